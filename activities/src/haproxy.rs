@@ -1,0 +1,484 @@
+//! HAProxy, through its Runtime API (the `stats socket ... level admin`).
+//!
+//! There is no maintained Rust crate for the runtime socket, and the protocol is small: one
+//! command per connection, terminated by `\n`, answer read to EOF. A successful `set` answers
+//! an empty line; anything else is an error in plain text.
+//!
+//! The switch follows the order measured in FIELD-NOTES, which lost no request under load:
+//! new server `drain` (health checks run, no traffic) until checks are fully up, then `ready`,
+//! then old server `drain` until it has no session, then `maint`. Going straight from `maint`
+//! to `ready` marks a server UP before any check, so that shortcut is never taken.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{Context, bail};
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpStream, UnixStream},
+};
+
+/// `show servers state` admin_state bits.
+const ADMIN_MAINT_BITS: u32 = 0x01 | 0x02 | 0x04 | 0x20;
+const ADMIN_DRAIN_BITS: u32 = 0x08 | 0x10 | 0x40;
+/// `show servers state` op_state 2: the server is UP.
+const OP_STATE_RUNNING: u32 = 2;
+/// `show servers state` check_result 3: the last check passed (CHK_RES_PASSED).
+const CHECK_RESULT_PASSED: u32 = 3;
+
+/// Where the Runtime API listens: `unix:/path`, `/path`, or `tcp:host:port` / `host:port`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuntimeAddress {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+impl std::str::FromStr for RuntimeAddress {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> anyhow::Result<Self> {
+        if let Some(path) = text.strip_prefix("unix:") {
+            return Ok(Self::Unix(path.into()));
+        }
+        if text.starts_with('/') {
+            return Ok(Self::Unix(text.into()));
+        }
+        let address = text.strip_prefix("tcp:").unwrap_or(text);
+        if !address.contains(':') {
+            bail!("HAProxy runtime address {text:?} is neither a socket path nor host:port");
+        }
+        Ok(Self::Tcp(address.to_string()))
+    }
+}
+
+/// One server line of `show servers state <backend>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerState {
+    pub name: String,
+    pub address: String,
+    pub op_state: u32,
+    pub admin_state: u32,
+    pub weight: u32,
+    pub check_result: u32,
+    pub check_health: u32,
+    pub port: u16,
+}
+
+impl ServerState {
+    pub fn in_maintenance(&self) -> bool {
+        self.admin_state & ADMIN_MAINT_BITS != 0
+    }
+
+    pub fn draining(&self) -> bool {
+        self.admin_state & ADMIN_DRAIN_BITS != 0
+    }
+
+    /// Takes new requests: up, neither draining nor in maintenance, and weighted.
+    pub fn carries_traffic(&self) -> bool {
+        self.op_state == OP_STATE_RUNNING
+            && !self.in_maintenance()
+            && !self.draining()
+            && self.weight > 0
+    }
+
+    /// Checks have passed often enough for HAProxy to count the server fully healthy.
+    pub fn checks_fully_up(&self, rise: u32, fall: u32) -> bool {
+        self.op_state == OP_STATE_RUNNING
+            && self.check_result == CHECK_RESULT_PASSED
+            && self.check_health >= rise + fall - 1
+    }
+}
+
+/// Parses `show servers state [<backend>]` (format version 1).
+pub fn parse_servers_state(answer: &str) -> anyhow::Result<Vec<ServerState>> {
+    let mut lines = answer.lines().filter(|line| !line.trim().is_empty());
+    match lines.next() {
+        Some("1") => {}
+        Some(other) => bail!("unexpected `show servers state` answer: {other:?}"),
+        None => bail!("empty `show servers state` answer"),
+    }
+    let mut servers = Vec::new();
+    for line in lines.filter(|line| !line.starts_with('#')) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 19 {
+            bail!("short `show servers state` line: {line:?}");
+        }
+        let number = |index: usize| -> anyhow::Result<u32> {
+            fields[index]
+                .parse()
+                .with_context(|| format!("field {} of {line:?}", index + 1))
+        };
+        servers.push(ServerState {
+            name: fields[3].to_string(),
+            address: fields[4].to_string(),
+            op_state: number(5)?,
+            admin_state: number(6)?,
+            weight: number(7)?,
+            check_result: number(11)?,
+            check_health: number(12)?,
+            port: fields[18].parse().unwrap_or(0),
+        });
+    }
+    Ok(servers)
+}
+
+/// Reads the `scur` (current sessions) column of `show stat <backend> -1 -1` for one server.
+pub fn parse_current_sessions(csv: &str, server: &str) -> anyhow::Result<u64> {
+    let header = csv
+        .lines()
+        .next()
+        .context("empty `show stat` answer")?
+        .trim_start_matches("# ");
+    let columns: Vec<&str> = header.split(',').collect();
+    let name_column = columns.iter().position(|c| *c == "svname");
+    let scur_column = columns.iter().position(|c| *c == "scur");
+    let (Some(name_column), Some(scur_column)) = (name_column, scur_column) else {
+        bail!("`show stat` header lacks svname or scur: {header:?}");
+    };
+    for line in csv.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.get(name_column) == Some(&server) {
+            return Ok(fields.get(scur_column).unwrap_or(&"0").parse().unwrap_or(0));
+        }
+    }
+    bail!("server {server} not found in `show stat`")
+}
+
+/// A client for one HAProxy's Runtime API.
+#[derive(Clone, Debug)]
+pub struct Haproxy {
+    pub address: RuntimeAddress,
+    /// HAProxy writes nothing itself; we save `show servers state` here so that a reload
+    /// (`load-server-state-from-file global`) keeps the colour that is live.
+    pub state_file: Option<PathBuf>,
+    pub check_rise: u32,
+    pub check_fall: u32,
+}
+
+impl Haproxy {
+    /// Sends one command and returns the whole answer.
+    pub async fn command(&self, command: &str) -> anyhow::Result<String> {
+        let line = format!("{command}\n");
+        let mut answer = String::new();
+        let exchange = async {
+            match &self.address {
+                RuntimeAddress::Unix(path) => {
+                    let mut stream = UnixStream::connect(path).await?;
+                    stream.write_all(line.as_bytes()).await?;
+                    stream.read_to_string(&mut answer).await?;
+                }
+                RuntimeAddress::Tcp(address) => {
+                    let mut stream = TcpStream::connect(address).await?;
+                    stream.write_all(line.as_bytes()).await?;
+                    stream.read_to_string(&mut answer).await?;
+                }
+            }
+            anyhow::Ok(())
+        };
+        tokio::time::timeout(Duration::from_secs(10), exchange)
+            .await
+            .context("HAProxy runtime API timed out")?
+            .with_context(|| format!("HAProxy runtime API at {:?}", self.address))?;
+        Ok(answer)
+    }
+
+    /// Sends a `set ...` command; HAProxy answers an empty line on success.
+    async fn set(&self, command: &str) -> anyhow::Result<()> {
+        let answer = self.command(command).await?;
+        if !answer.trim().is_empty() {
+            bail!("HAProxy refused `{command}`: {}", answer.trim());
+        }
+        Ok(())
+    }
+
+    pub async fn servers(&self, backend: &str) -> anyhow::Result<Vec<ServerState>> {
+        let answer = self
+            .command(&format!("show servers state {backend}"))
+            .await?;
+        if answer.contains("Can't find backend") || answer.contains("No such backend") {
+            bail!("HAProxy has no backend {backend}");
+        }
+        parse_servers_state(&answer)
+    }
+
+    pub async fn server(&self, backend: &str, server: &str) -> anyhow::Result<ServerState> {
+        self.servers(backend)
+            .await?
+            .into_iter()
+            .find(|s| s.name == server)
+            .with_context(|| format!("HAProxy backend {backend} has no server {server}"))
+    }
+
+    pub async fn current_sessions(&self, backend: &str, server: &str) -> anyhow::Result<u64> {
+        let csv = self.command(&format!("show stat {backend} -1 -1")).await?;
+        parse_current_sessions(&csv, server)
+    }
+
+    pub async fn set_state(&self, backend: &str, server: &str, state: &str) -> anyhow::Result<()> {
+        self.set(&format!("set server {backend}/{server} state {state}"))
+            .await
+    }
+
+    pub async fn set_address(
+        &self,
+        backend: &str,
+        server: &str,
+        address: &str,
+        port: u16,
+    ) -> anyhow::Result<()> {
+        // `set server addr` answers with a sentence on success, so it cannot use `set`.
+        let answer = self
+            .command(&format!(
+                "set server {backend}/{server} addr {address} port {port}"
+            ))
+            .await?;
+        let answer = answer.trim();
+        if !(answer.is_empty() || answer.contains("changed") || answer.contains("no need")) {
+            bail!("HAProxy refused the address {address}:{port} for {backend}/{server}: {answer}");
+        }
+        Ok(())
+    }
+
+    /// Writes `show servers state` to the state file, atomically, so a reload keeps it.
+    pub async fn save_state(&self) -> anyhow::Result<()> {
+        let Some(path) = &self.state_file else {
+            return Ok(());
+        };
+        let state = self.command("show servers state").await?;
+        parse_servers_state(&state).context("refusing to save an unreadable server state")?;
+        let temporary = path.with_extension("tmp");
+        tokio::fs::write(&temporary, state).await?;
+        tokio::fs::rename(&temporary, path)
+            .await
+            .with_context(|| format!("saving HAProxy server state to {}", path.display()))
+    }
+}
+
+/// Input of `switch_traffic`: move the backend's traffic from one server to another.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct SwitchTraffic {
+    pub backend: String,
+    /// The server carrying traffic now; `None` on a first deploy.
+    pub from_server: Option<String>,
+    pub to_server: String,
+    /// The new colour's container address and port, set before it is enabled: a recreated
+    /// container has a new address.
+    pub to_address: Option<String>,
+    pub to_port: u16,
+    pub timeout_seconds: u64,
+}
+
+/// A server's state as the workflow sees it.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ServerView {
+    pub name: String,
+    pub address: String,
+    pub carries_traffic: bool,
+    pub in_maintenance: bool,
+}
+
+impl From<&ServerState> for ServerView {
+    fn from(state: &ServerState) -> Self {
+        Self {
+            name: state.name.clone(),
+            address: state.address.clone(),
+            carries_traffic: state.carries_traffic(),
+            in_maintenance: state.in_maintenance(),
+        }
+    }
+}
+
+impl Haproxy {
+    /// The safe switch (module doc). Idempotent: a switch already made is only verified.
+    /// If the new server never comes fully up, it goes back to maintenance and the old
+    /// server keeps the traffic.
+    pub async fn switch(
+        &self,
+        ctx: &ActivityContext,
+        input: &SwitchTraffic,
+    ) -> Result<(), ActivityError> {
+        let backend = input.backend.as_str();
+        let to = input.to_server.as_str();
+        let timeout = Duration::from_secs(input.timeout_seconds);
+        let target = self.server(backend, to).await.map_err(crate::failure)?;
+        if !target.carries_traffic() {
+            if let Some(address) = &input.to_address {
+                self.set_address(backend, to, address, input.to_port)
+                    .await
+                    .map_err(crate::failure)?;
+            }
+            if target.in_maintenance() {
+                self.set_state(backend, to, "drain")
+                    .await
+                    .map_err(crate::failure)?;
+            }
+            let what = format!("HAProxy checks of {backend}/{to} fully up");
+            let risen = crate::poll_until(ctx, &what, timeout, || async {
+                let server = self.server(backend, to).await?;
+                Ok(server
+                    .checks_fully_up(self.check_rise, self.check_fall)
+                    .then_some(()))
+            })
+            .await;
+            if let Err(error) = risen {
+                // Leave the new server out of rotation; the old one never stopped serving.
+                let _ = self.set_state(backend, to, "maint").await;
+                return Err(error);
+            }
+            self.set_state(backend, to, "ready")
+                .await
+                .map_err(crate::failure)?;
+        }
+        if let Some(from) = input.from_server.as_deref().filter(|from| *from != to) {
+            let old = self.server(backend, from).await.map_err(crate::failure)?;
+            if !old.in_maintenance() {
+                self.set_state(backend, from, "drain")
+                    .await
+                    .map_err(crate::failure)?;
+                let what = format!("{backend}/{from} drained of sessions");
+                // Sessions that outlive the drain window are cut by `maint`; say so, go on.
+                let drained = crate::poll_until(ctx, &what, timeout, || async {
+                    Ok((self.current_sessions(backend, from).await? == 0).then_some(()))
+                })
+                .await;
+                if drained.is_err() {
+                    tracing::warn!(backend, from, "sessions left after the drain window");
+                }
+                self.set_state(backend, from, "maint")
+                    .await
+                    .map_err(crate::failure)?;
+            }
+        }
+        self.verify_only_live(backend, to)
+            .await
+            .map_err(crate::failure)?;
+        self.save_state().await.map_err(crate::failure)
+    }
+
+    /// Reads the backend back: `live` carries traffic and no other server does.
+    pub async fn verify_only_live(&self, backend: &str, live: &str) -> anyhow::Result<()> {
+        let servers = self.servers(backend).await?;
+        let carrying: Vec<&str> = servers
+            .iter()
+            .filter(|s| s.carries_traffic())
+            .map(|s| s.name.as_str())
+            .collect();
+        if carrying != [live] {
+            bail!("after the switch, {backend} routes to {carrying:?} instead of only {live}");
+        }
+        Ok(())
+    }
+}
+
+/// The HAProxy activities.
+pub struct HaproxyActivities {
+    pub haproxy: Haproxy,
+}
+
+#[temporalio_macros::activities]
+impl HaproxyActivities {
+    /// Reads every server of a backend.
+    #[activity]
+    pub async fn read_backend(
+        self: std::sync::Arc<Self>,
+        _ctx: ActivityContext,
+        backend: String,
+    ) -> Result<Vec<ServerView>, ActivityError> {
+        let servers = self
+            .haproxy
+            .servers(&backend)
+            .await
+            .map_err(crate::failure)?;
+        Ok(servers.iter().map(ServerView::from).collect())
+    }
+
+    /// Moves traffic from the old colour to the new one without dropping a request.
+    #[activity]
+    pub async fn switch_traffic(
+        self: std::sync::Arc<Self>,
+        ctx: ActivityContext,
+        input: SwitchTraffic,
+    ) -> Result<(), ActivityError> {
+        self.haproxy.switch(&ctx, &input).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATE: &str = "1\n\
+# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n\
+3 api 1 blue 172.20.0.5 2 0 1 1 120 6 3 3 6 0 0 0 ecomweb_api_blue 3001 - 0 0 - - 0\n\
+3 api 2 green 172.20.0.6 0 1 1 1 33 1 0 0 14 0 0 0 ecomweb_api_green 3001 - 0 0 - - 0\n";
+
+    #[test]
+    fn parses_servers_state_fields_by_position() {
+        let servers = parse_servers_state(STATE).unwrap();
+        assert_eq!(servers.len(), 2);
+        let blue = &servers[0];
+        assert_eq!(blue.name, "blue");
+        assert_eq!(blue.address, "172.20.0.5");
+        assert_eq!((blue.op_state, blue.admin_state, blue.weight), (2, 0, 1));
+        assert_eq!(
+            (blue.check_result, blue.check_health, blue.port),
+            (3, 3, 3001)
+        );
+        assert!(blue.carries_traffic());
+        assert!(blue.checks_fully_up(2, 2));
+        let green = &servers[1];
+        assert!(green.in_maintenance());
+        assert!(!green.carries_traffic());
+        assert!(!green.checks_fully_up(2, 2));
+    }
+
+    #[test]
+    fn draining_server_carries_no_new_traffic() {
+        let draining = STATE.replace("172.20.0.5 2 0 1", "172.20.0.5 2 8 1");
+        let blue = &parse_servers_state(&draining).unwrap()[0];
+        assert!(blue.draining());
+        assert!(!blue.carries_traffic());
+    }
+
+    #[test]
+    fn half_risen_server_is_not_fully_up() {
+        let rising = STATE.replace("120 6 3 3 6", "120 6 3 2 6");
+        let blue = &parse_servers_state(&rising).unwrap()[0];
+        assert!(!blue.checks_fully_up(2, 2));
+        assert!(blue.checks_fully_up(2, 1));
+    }
+
+    #[test]
+    fn rejects_error_answers() {
+        assert!(parse_servers_state("Can't find backend.\n").is_err());
+        assert!(parse_servers_state("").is_err());
+        assert!(parse_servers_state("1\n3 api 1 blue\n").is_err());
+    }
+
+    #[test]
+    fn reads_current_sessions_by_header_name() {
+        let csv = "# pxname,svname,qcur,qmax,scur,smax\napi,blue,0,0,7,9\napi,green,0,0,0,1\napi,BACKEND,0,0,7,9\n";
+        assert_eq!(parse_current_sessions(csv, "blue").unwrap(), 7);
+        assert_eq!(parse_current_sessions(csv, "green").unwrap(), 0);
+        assert!(parse_current_sessions(csv, "red").is_err());
+    }
+
+    #[test]
+    fn parses_runtime_addresses() {
+        assert_eq!(
+            "unix:/run/haproxy/admin.sock"
+                .parse::<RuntimeAddress>()
+                .unwrap(),
+            RuntimeAddress::Unix("/run/haproxy/admin.sock".into())
+        );
+        assert_eq!(
+            "/run/haproxy/admin.sock".parse::<RuntimeAddress>().unwrap(),
+            RuntimeAddress::Unix("/run/haproxy/admin.sock".into())
+        );
+        assert_eq!(
+            "tcp:127.0.0.1:9999".parse::<RuntimeAddress>().unwrap(),
+            RuntimeAddress::Tcp("127.0.0.1:9999".into())
+        );
+        assert!("haproxy".parse::<RuntimeAddress>().is_err());
+    }
+}

@@ -1,0 +1,106 @@
+//! The deploy's effects: thin, idempotent Temporal activities, one module per real part.
+//!
+//! Each module holds a small client for its part and, at its foot, the `#[activities]` that the
+//! workflow calls. Activities can be retried at any point: each first looks at the part and does
+//! only what is still missing. Long waits poll, and heartbeat what they saw, so the Web UI shows
+//! why a step is still running.
+
+pub mod database;
+pub mod docker;
+pub mod haproxy;
+pub mod health;
+
+use std::{future::Future, time::Duration};
+
+use temporalio_sdk::{
+    ApplicationFailure,
+    activities::{ActivityContext, ActivityError},
+};
+
+/// Errors that no retry can mend: the activity fails for good, and the workflow decides.
+#[derive(Debug, thiserror::Error)]
+pub enum Permanent {
+    #[error(
+        "no image {0} on this Docker host: build or load it first (there is no registry to pull from)"
+    )]
+    NoSuchImage(String),
+    #[error("container {0} does not exist: bring the stack up first (docker-compose up -d)")]
+    NoSuchContainer(String),
+    #[error(
+        "container {name} exited with code {code} before it was healthy; last log lines:\n{logs}"
+    )]
+    Exited {
+        name: String,
+        code: i64,
+        logs: String,
+    },
+    #[error("container {name} is unhealthy; last log lines:\n{logs}")]
+    Unhealthy { name: String, logs: String },
+    #[error("migration {name} failed: {logs}")]
+    MigrationFailed { name: String, logs: String },
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl Permanent {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Self::NoSuchImage(_) => "NoSuchImage",
+            Self::NoSuchContainer(_) => "NoSuchContainer",
+            Self::Exited { .. } => "ContainerExited",
+            Self::Unhealthy { .. } => "ContainerUnhealthy",
+            Self::MigrationFailed { .. } => "MigrationFailed",
+            Self::Refused(_) => "Refused",
+        }
+    }
+}
+
+/// Turns an error into an activity failure: final for `Permanent`, retryable otherwise.
+pub fn failure(error: anyhow::Error) -> ActivityError {
+    match error.downcast::<Permanent>() {
+        Ok(permanent) => {
+            let type_name = permanent.type_name();
+            ActivityError::application(
+                ApplicationFailure::builder(permanent)
+                    .type_name(type_name.to_string())
+                    .non_retryable(true)
+                    .build(),
+            )
+        }
+        Err(error) => ActivityError::application(ApplicationFailure::new(format!("{error:#}"))),
+    }
+}
+
+/// Polls `probe` every half second until it yields a value, heartbeating what it last saw.
+/// A `Permanent` error ends the wait at once; others are read as "not yet".
+pub async fn poll_until<T, F, Fut>(
+    ctx: &ActivityContext,
+    what: &str,
+    timeout: Duration,
+    mut probe: F,
+) -> Result<T, ActivityError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if ctx.is_cancelled() {
+            return Err(ActivityError::cancelled());
+        }
+        let last_seen = match probe().await {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => "not yet".to_string(),
+            Err(error) if error.is::<Permanent>() => return Err(failure(error)),
+            Err(error) => format!("{error:#}"),
+        };
+        let _ = ctx.record_heartbeat(format!("{what}: {last_seen}")).await;
+        if tokio::time::Instant::now() >= deadline {
+            return Err(failure(anyhow::anyhow!(
+                "timed out after {}s waiting for {what}; last seen: {last_seen}",
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

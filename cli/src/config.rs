@@ -1,0 +1,115 @@
+//! Environments: where a deploy lands. Embedded defaults, plus an optional TOML file.
+
+use std::{collections::BTreeMap, path::Path};
+
+use anyhow::{Context, bail};
+use deployctl_proto::v1::Environment;
+
+const EMBEDDED: &str = include_str!("environments.toml");
+
+#[derive(serde::Deserialize)]
+struct File {
+    #[serde(default)]
+    environments: BTreeMap<String, Environment>,
+}
+
+/// Every known environment, by name: the embedded ones, then the file's.
+pub fn environments(file: Option<&Path>) -> anyhow::Result<BTreeMap<String, Environment>> {
+    let mut known = toml::from_str::<File>(EMBEDDED)
+        .context("the embedded environments.toml")?
+        .environments;
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let extra = toml::from_str::<File>(&text)
+            .with_context(|| format!("parsing config {}", path.display()))?;
+        known.extend(extra.environments);
+    }
+    for (name, environment) in known.iter_mut() {
+        environment.name = name.clone();
+    }
+    Ok(known)
+}
+
+pub fn environment(file: Option<&Path>, name: &str) -> anyhow::Result<Environment> {
+    let mut known = environments(file)?;
+    match known.remove(name) {
+        Some(environment) => Ok(environment),
+        None => bail!(
+            "unknown environment {name:?}; known: {}",
+            known.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// A Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn check_version(version: &str) -> anyhow::Result<()> {
+    let mut characters = version.chars();
+    let valid_first = characters
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let valid_rest = characters.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !valid_first || !valid_rest || version.len() > 128 {
+        bail!(
+            "malformed version {version:?}: a version is a Docker tag (letters, digits, '_', '.', '-'; \
+             not starting with '.' or '-'; at most 128 characters)"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_local_environment_names_the_seed_containers() {
+        let local = environment(None, "local").unwrap();
+        assert_eq!(local.name, "local");
+        assert_eq!(local.blue_container, "ecomweb_api_blue");
+        assert_eq!(local.green_container, "ecomweb_api_green");
+        assert_eq!(local.cron_container, "ecomweb_cron");
+        assert_eq!(local.api_port, 3001);
+    }
+
+    #[test]
+    fn unknown_environment_lists_the_known_ones() {
+        let error = environment(None, "prod").unwrap_err().to_string();
+        assert!(error.contains("unknown environment \"prod\""), "{error}");
+        assert!(error.contains("local"), "{error}");
+    }
+
+    #[test]
+    fn versions_must_be_docker_tags() {
+        for good in ["v2", "v2.0.0", "2024-11-24_1", "latest"] {
+            assert!(check_version(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "-v2",
+            ".v2",
+            "v2:latest",
+            "v 2",
+            "ümlaut",
+            &"x".repeat(129),
+        ] {
+            assert!(check_version(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn config_file_adds_environments() {
+        let path =
+            std::env::temp_dir().join(format!("deployctl-config-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "[environments.staging]\nimage_repository = \"shop\"\nblue_container = \"b\"\napi_port = 8080\n",
+        )
+        .unwrap();
+        let staging = environment(Some(&path), "staging").unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(staging.image_repository, "shop");
+        assert_eq!(staging.api_port, 8080);
+        assert_eq!(staging.name, "staging");
+    }
+}

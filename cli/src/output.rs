@@ -1,0 +1,116 @@
+//! How deploys read in a terminal: one line per step change, and a status table.
+
+use deployctl_proto::v1::{Colour, DeployStatus, Phase, Step, StepState};
+
+pub fn phase_name(phase: i32) -> &'static str {
+    match Phase::try_from(phase).unwrap_or_default() {
+        Phase::Unspecified => "unknown",
+        Phase::Running => "running",
+        Phase::AwaitingApproval => "awaiting approval",
+        Phase::Completed => "completed",
+        Phase::Rejected => "rejected",
+        Phase::Failed => "failed",
+    }
+}
+
+fn colour_name(colour: i32) -> &'static str {
+    match Colour::try_from(colour).unwrap_or_default() {
+        Colour::Blue => "blue",
+        Colour::Green => "green",
+        Colour::Unspecified => "none",
+    }
+}
+
+fn mark(state: i32) -> &'static str {
+    match StepState::try_from(state).unwrap_or_default() {
+        StepState::Done => "✓",
+        StepState::Running => "▶",
+        StepState::Failed => "✗",
+        StepState::Skipped => "–",
+        _ => "·",
+    }
+}
+
+fn clock(timestamp: &str) -> &str {
+    timestamp.get(11..19).unwrap_or("")
+}
+
+fn step_line(step: &Step) -> String {
+    let when = match (clock(&step.started_at), clock(&step.finished_at)) {
+        ("", _) => String::new(),
+        (start, "") => format!("{start}"),
+        (start, end) => format!("{start} → {end}"),
+    };
+    format!(
+        "  {} {:<18} {:<19} {}",
+        mark(step.state),
+        step.name,
+        when,
+        step.detail
+    )
+}
+
+/// Lines for what changed between two looks at the status.
+pub fn changes(before: &DeployStatus, after: &DeployStatus) -> Vec<String> {
+    let mut lines = Vec::new();
+    for step in &after.steps {
+        let old = before.steps.iter().find(|s| s.name == step.name);
+        if old.map(|s| (s.state, &s.detail)) != Some((step.state, &step.detail))
+            && step.state != StepState::Pending as i32
+        {
+            lines.push(step_line(step));
+        }
+    }
+    if after.gate.is_some() && before.gate.is_none() {
+        lines.push(
+            "  ⏸ waiting for approval: run `deployctl approve` or `deployctl reject --reason ...`"
+                .into(),
+        );
+    }
+    if after.phase != before.phase && after.phase != Phase::Running as i32 {
+        lines.push(format!(
+            "deploy {}: {}",
+            after.version,
+            phase_name(after.phase)
+        ));
+    }
+    lines
+}
+
+pub fn render(status: &DeployStatus) -> String {
+    let mut text = format!(
+        "deploy of {} to {} ({}): {}\nlive colour before: {}, target colour: {}\n",
+        status.version,
+        status.environment,
+        status.image,
+        phase_name(status.phase),
+        colour_name(status.live_colour),
+        colour_name(status.target_colour),
+    );
+    for step in &status.steps {
+        text.push_str(&step_line(step));
+        text.push('\n');
+    }
+    if let Some(gate) = &status.gate {
+        text.push_str(&format!(
+            "waiting at gate {:?} since {}\n",
+            gate.name, gate.waiting_since
+        ));
+    }
+    if let Some(approval) = &status.approval {
+        text.push_str(&format!(
+            "approved by {}: {}\n",
+            approval.approved_by, approval.comment
+        ));
+    }
+    if let Some(rejection) = &status.rejection {
+        text.push_str(&format!(
+            "rejected by {}: {}\n",
+            rejection.rejected_by, rejection.reason
+        ));
+    }
+    if !status.error.is_empty() {
+        text.push_str(&format!("error: {}\n", status.error));
+    }
+    text
+}

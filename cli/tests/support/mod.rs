@@ -1,0 +1,282 @@
+//! The real stack, from the tests' side: compose.yaml brought up by docker-compose, read back
+//! through HAProxy's Runtime API (127.0.0.1:9999), Postgres (127.0.0.1:55432), Docker and
+//! Temporal (127.0.0.1:7233). Nothing here is mocked.
+
+#![allow(dead_code)]
+
+pub mod load;
+
+use std::{
+    path::PathBuf,
+    process::{Command, Output},
+    sync::{Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use bollard::{Docker, query_parameters::ListContainersOptions};
+use deployctl_activities::haproxy::{Haproxy, RuntimeAddress, ServerState};
+use deployctl_proto::v1::DeployStatus;
+use sqlx::PgPool;
+
+pub const FRONTEND: &str = "http://127.0.0.1:8080";
+pub const PROJECT: &str = "deployctl";
+
+/// The stack is shared: tests that deploy take turns.
+static STACK: Mutex<()> = Mutex::new(());
+
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    STACK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `docker compose` where the plugin exists, else the v1 `docker-compose`.
+pub fn compose(arguments: &[&str]) -> Output {
+    let plugin = Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut command = if plugin {
+        let mut command = Command::new("docker");
+        command.arg("compose");
+        command
+    } else {
+        Command::new("docker-compose")
+    };
+    let output = command
+        .current_dir(repository())
+        .args(["-f", "compose.yaml", "-p", PROJECT])
+        .args(arguments)
+        .output()
+        .expect("running the compose tool");
+    assert!(
+        output.status.success(),
+        "compose {arguments:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A fresh stack on v1: blue live, green idle, cron and 2 workers on v1, empty database.
+pub async fn fresh_stack_on_v1() {
+    compose(&["down", "--volumes", "--remove-orphans", "--timeout", "5"]);
+    std::fs::write(
+        repository().join(".env"),
+        "COMPOSE_PROJECT_NAME=deployctl\nAPI_BLUE_IMAGE=ecomweb-api:v1\nAPI_GREEN_IMAGE=ecomweb-api:v1\nCRON_IMAGE=ecomweb-api:v1\nWORKER_IMAGE=ecomweb-api:v1\n",
+    )
+    .unwrap();
+    compose(&["up", "-d"]);
+    wait_until_healthy().await;
+}
+
+/// Waits until every container of the project reports healthy and the frontend answers.
+pub async fn wait_until_healthy() {
+    let docker = docker().await;
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let containers = project_containers(&docker).await;
+        let unhealthy: Vec<String> = containers
+            .iter()
+            .filter(|(_, _, status)| !status.contains("(healthy)"))
+            .map(|(name, _, status)| format!("{name}: {status}"))
+            .collect();
+        let frontend_ok = reqwest::get(format!("{FRONTEND}/version"))
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if !containers.is_empty() && unhealthy.is_empty() && frontend_ok {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stack not healthy in time: {unhealthy:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+pub async fn docker() -> Docker {
+    deployctl_activities::docker::connect()
+        .await
+        .expect("Docker")
+}
+
+/// (name, image, status) of every container of the project.
+pub async fn project_containers(docker: &Docker) -> Vec<(String, String, String)> {
+    let filters = std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![format!("com.docker.compose.project={PROJECT}")],
+    )]);
+    docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            (
+                c.names
+                    .unwrap_or_default()
+                    .join(",")
+                    .trim_start_matches('/')
+                    .to_string(),
+                c.image.unwrap_or_default(),
+                c.status.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// Images of the containers of one Compose service, running or not.
+pub async fn service_images(service: &str) -> Vec<(String, String, bool)> {
+    let docker = docker().await;
+    deployctl_activities::docker::service_containers(&docker, PROJECT, service)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.name, c.image, c.running))
+        .collect()
+}
+
+pub async fn container_image(name: &str) -> Option<(String, bool)> {
+    let docker = docker().await;
+    deployctl_activities::docker::container(&docker, name)
+        .await
+        .unwrap()
+        .map(|c| (c.image, c.running))
+}
+
+pub fn haproxy() -> Haproxy {
+    Haproxy {
+        address: RuntimeAddress::Tcp("127.0.0.1:9999".into()),
+        state_file: None,
+        check_rise: 2,
+        check_fall: 2,
+    }
+}
+
+pub async fn api_servers() -> Vec<ServerState> {
+    haproxy().servers("api").await.expect("HAProxy runtime API")
+}
+
+/// Names of the servers HAProxy sends new requests to.
+pub async fn live_servers() -> Vec<String> {
+    api_servers()
+        .await
+        .into_iter()
+        .filter(|s| s.carries_traffic())
+        .map(|s| s.name)
+        .collect()
+}
+
+pub async fn database() -> PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect("postgresql://ecomweb:ecomweb@127.0.0.1:55432/ecomweb")
+        .await
+        .expect("Postgres on 127.0.0.1:55432")
+}
+
+/// Pairs of cron runs whose [start, end] intervals overlap: two crons at once.
+pub async fn overlapping_cron_runs(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM cron_runs a JOIN cron_runs b ON a.id < b.id \
+         AND a.started_at < coalesce(b.finished_at, clock_timestamp()) \
+         AND b.started_at < coalesce(a.finished_at, clock_timestamp())",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+pub async fn cron_containers_seen(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(DISTINCT container) FROM cron_runs")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+pub async fn finished_migrations(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT migration_name FROM _prisma_migrations \
+         WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY migration_name",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// Runs the `deployctl` binary under test.
+pub fn deployctl(arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_deployctl"))
+        .args(arguments)
+        .env("TEMPORAL_ADDRESS", "127.0.0.1:7233")
+        .output()
+        .expect("running deployctl")
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+pub fn status() -> DeployStatus {
+    let output = deployctl(&["status", "--json"]);
+    assert!(output.status.success(), "{}", text(&output));
+    serde_json::from_slice(&output.stdout).expect("status JSON")
+}
+
+/// The version the frontend serves now.
+pub async fn served_version() -> String {
+    reqwest::get(format!("{FRONTEND}/version"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// The other sample version: what a deploy from the current state should go to.
+pub async fn other_version() -> &'static str {
+    if served_version().await == "v1" {
+        "v2"
+    } else {
+        "v1"
+    }
+}
+
+/// Temporal's own view of the workflow's status, e.g. "WORKFLOW_EXECUTION_STATUS_COMPLETED",
+/// asked with the temporal CLI inside the temporal container.
+pub fn temporal_status(workflow_id: &str) -> String {
+    let output = compose(&[
+        "exec",
+        "-T",
+        "temporal",
+        "/temporal",
+        "workflow",
+        "describe",
+        "--workflow-id",
+        workflow_id,
+        "--output",
+        "json",
+        "--address",
+        "127.0.0.1:7233",
+    ]);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("describe JSON");
+    value["workflowExecutionInfo"]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}

@@ -1,0 +1,64 @@
+//! The `api` role: migrations first, then HTTP. Shuts down gracefully on SIGTERM, so
+//! in-flight requests finish.
+
+use std::{path::Path, process::ExitCode};
+
+use axum::{Router, extract::State, http::StatusCode, routing::get};
+use sqlx::PgPool;
+
+pub async fn run(port: u16, migrations: &Path, ready_file: &Path) -> anyhow::Result<()> {
+    let pool = crate::wait_for_database().await?;
+    let applied = crate::migrations::apply(&pool, migrations).await?;
+    tracing::info!(applied, version = crate::version(), "migrations done");
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/version", get(|| async { crate::version() }))
+        .route(
+            "/",
+            get(|| async {
+                format!(
+                    "ecomweb {} on {}\n",
+                    crate::version(),
+                    crate::container_id()
+                )
+            }),
+        )
+        .with_state(pool);
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
+    std::fs::write(ready_file, format!("api {port}"))?;
+    tracing::info!(port, "serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(crate::terminated())
+        .await?;
+    Ok(())
+}
+
+async fn health(State(pool): State<PgPool>) -> (StatusCode, &'static str) {
+    match sqlx::query("SELECT 1").execute(&pool).await {
+        Ok(_) => (StatusCode::OK, "ok\n"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n"),
+    }
+}
+
+/// Ready when the role wrote its ready file; an api must also answer `/health` with 200.
+pub async fn healthcheck(ready_file: &Path) -> ExitCode {
+    let Ok(ready) = std::fs::read_to_string(ready_file) else {
+        eprintln!("not ready: {} is missing", ready_file.display());
+        return ExitCode::FAILURE;
+    };
+    let Some(port) = ready.strip_prefix("api ") else {
+        return ExitCode::SUCCESS;
+    };
+    let url = format!("http://127.0.0.1:{}/health", port.trim());
+    match reqwest::get(&url).await {
+        Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
+        Ok(response) => {
+            eprintln!("{url} answered {}", response.status());
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("{url}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds every image compose.yaml names, locally and offline (there is no registry):
+#   - haproxy, postgres, redis, temporal: scripts/build-infra-images.sh (Debian rootfs, scratch);
+#   - ecomweb-api:v1 and :v2, and deployctl-worker:latest: FROM scratch with our static binaries.
+# v1 carries the first migration, v2 both: one build of the binary serves every version.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+
+scripts/build-infra-images.sh
+
+
+echo "== building the static binaries"
+cargo build --bins -p ecomweb -p deployctl-worker -p deployctl
+bin=target/x86_64-unknown-linux-gnu/debug
+context=target/images
+rm -rf "$context" && mkdir -p "$context"
+
+build() { # name dockerfile-dir [build args...]: builds $context/<name> with that Dockerfile
+  local name=$1 dir=$2; shift 2
+  cp "$dir/Dockerfile" "$context/${name//:/_}/Dockerfile"
+  local output
+  output=$(DOCKER_BUILDKIT=0 docker build --quiet "$@" -t "$name" "$context/${name//:/_}" 2>&1) || {
+    echo "$output" >&2
+    return 1
+  }
+  echo "built $name"
+}
+
+mkdir -p "$context/deployctl-worker_latest"
+cp "$bin/deployctl-worker" "$context/deployctl-worker_latest/"
+build deployctl-worker:latest images/deployctl-worker
+
+migrations=(sample-app/migrations/*/)
+for count in 1 2; do
+  version="v$count"
+  dir="$context/ecomweb-api_$version"
+  mkdir -p "$dir/migrations"
+  cp "$bin/ecomweb" "$dir/"
+  for migration in "${migrations[@]:0:$count}"; do
+    cp -r "$migration" "$dir/migrations/"
+  done
+  build "ecomweb-api:$version" images/app --build-arg "VERSION=$version" --build-arg "MIGRATIONS=$count"
+done
+
+echo "images built in $(( $(date +%s) - started ))s"

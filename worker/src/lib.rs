@@ -1,0 +1,191 @@
+//! The Temporal worker, as a library: connect, register, run until SIGTERM, drain.
+//!
+//! Two callers share it. `deployctl-worker` runs the deploy workflow and its activities. The
+//! app's own worker (`ecomweb worker`) joins its tasks through [`run`] and may host deploys
+//! too, so one horizontally scaled pool can do both.
+
+use std::{path::PathBuf, str::FromStr, time::Duration};
+
+use anyhow::Context;
+use deployctl_activities::{
+    database::{self, DatabaseActivities},
+    docker::{self, DockerActivities},
+    haproxy::{Haproxy, HaproxyActivities},
+    health::{HealthActivities, HealthChecker},
+};
+pub use deployctl_workflows::DEPLOY_TASK_QUEUE;
+use deployctl_workflows::DeployWorkflow;
+use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+
+/// Where Temporal is. Flags, or the standard `TEMPORAL_ADDRESS` / `TEMPORAL_NAMESPACE`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct TemporalArgs {
+    /// Temporal frontend, host:port.
+    #[arg(
+        long = "address",
+        env = "TEMPORAL_ADDRESS",
+        default_value = "127.0.0.1:7233"
+    )]
+    pub address: String,
+    #[arg(
+        long = "namespace",
+        env = "TEMPORAL_NAMESPACE",
+        default_value = "default"
+    )]
+    pub namespace: String,
+}
+
+/// What the deploy activities reach: HAProxy's Runtime API and Postgres. Docker comes from
+/// `DOCKER_HOST`, as for the Docker CLI.
+#[derive(Clone, Debug, clap::Args)]
+pub struct DeployArgs {
+    /// HAProxy Runtime API: a unix socket path, or tcp:host:port.
+    #[arg(
+        long,
+        env = "HAPROXY_RUNTIME_API",
+        default_value = "/var/run/haproxy/admin.sock"
+    )]
+    pub haproxy_runtime_api: String,
+    /// Where to save HAProxy's server state, read back by `load-server-state-from-file`.
+    #[arg(long, env = "HAPROXY_STATE_FILE")]
+    pub haproxy_state_file: Option<PathBuf>,
+    /// `rise` and `fall` of the backend's health checks, as in haproxy.cfg.
+    #[arg(long, env = "HAPROXY_CHECK_RISE", default_value_t = 2)]
+    pub haproxy_check_rise: u32,
+    #[arg(long, env = "HAPROXY_CHECK_FALL", default_value_t = 2)]
+    pub haproxy_check_fall: u32,
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// Connects to Temporal, retrying while the server comes up.
+pub async fn connect(temporal: &TemporalArgs, patience: Duration) -> anyhow::Result<Client> {
+    let address = if temporal.address.contains("://") {
+        temporal.address.clone()
+    } else {
+        format!("http://{}", temporal.address)
+    };
+    let url = Url::from_str(&address).with_context(|| format!("TEMPORAL_ADDRESS {address:?}"))?;
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let options = ConnectionOptions::new(url.clone())
+            .identity(format!("{}@{}", std::process::id(), hostname()))
+            .build();
+        match Connection::connect(options).await {
+            Ok(connection) => {
+                return Client::new(
+                    connection,
+                    ClientOptions::new(temporal.namespace.clone()).build(),
+                )
+                .context("creating the Temporal client");
+            }
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                tracing::info!(%error, address, "Temporal not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => {
+                return Err(error).with_context(|| format!("connecting to Temporal at {address}"));
+            }
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| "worker".into())
+}
+
+/// Registers the deploy workflow and its activities, one per real part.
+pub async fn register_deploy(
+    options: &mut WorkerOptions,
+    deploy: &DeployArgs,
+) -> anyhow::Result<()> {
+    let haproxy = Haproxy {
+        address: deploy.haproxy_runtime_api.parse()?,
+        state_file: deploy.haproxy_state_file.clone(),
+        check_rise: deploy.haproxy_check_rise,
+        check_fall: deploy.haproxy_check_fall,
+    };
+    options.register_workflow::<DeployWorkflow>()?;
+    options.register_activities(DockerActivities {
+        docker: docker::connect().await?,
+    });
+    options.register_activities(HaproxyActivities { haproxy });
+    options.register_activities(DatabaseActivities {
+        pool: database::pool(
+            deploy
+                .database_url
+                .as_deref()
+                .context("DATABASE_URL is not set: the deploy awaits migrations in Postgres")?,
+        )?,
+    });
+    options.register_activities(HealthActivities {
+        checker: HealthChecker::new(),
+    });
+    Ok(())
+}
+
+/// Runs a worker on `task_queue` until SIGTERM or Ctrl-C, then shuts down gracefully:
+/// no new tasks are polled, and the ones in flight finish. `ready_file`, when given, is
+/// written once the worker is polling, for a container healthcheck.
+pub async fn run(
+    client: Client,
+    mut options: WorkerOptions,
+    ready_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let task_queue = options.task_queue.clone();
+    options.graceful_shutdown_period = Some(Duration::from_secs(25));
+    let mut worker = Worker::new(&runtime, client, options)?;
+    let shutdown = worker.shutdown_handle();
+    tokio::spawn(async move {
+        wait_for_termination().await;
+        tracing::info!("termination requested: finishing in-flight tasks, polling no more");
+        shutdown();
+    });
+    if let Some(path) = &ready_file {
+        std::fs::write(path, &task_queue).with_context(|| format!("writing {}", path.display()))?;
+    }
+    tracing::info!(task_queue, "worker polling");
+    let outcome = worker.run().await;
+    if let Some(path) = &ready_file {
+        let _ = std::fs::remove_file(path);
+    }
+    outcome?;
+    tracing::info!("worker stopped cleanly");
+    Ok(())
+}
+
+async fn wait_for_termination() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// The healthcheck subcommand: ready once the worker has written its ready file.
+pub fn healthcheck(ready_file: &std::path::Path) -> std::process::ExitCode {
+    if ready_file.exists() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "{} does not exist: the worker is not polling",
+            ready_file.display()
+        );
+        std::process::ExitCode::FAILURE
+    }
+}
+
+/// Logs as `RUST_LOG` says, `info` by default.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+}

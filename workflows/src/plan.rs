@@ -1,0 +1,224 @@
+//! The deploy's decisions, as pure functions: which colour is live, which one the deploy
+//! targets, and the runbook's steps in order. No I/O here, so it is unit-tested directly and
+//! is deterministic by construction.
+
+use deployctl_activities::haproxy::ServerView;
+use deployctl_proto::v1::{Colour, Environment};
+
+/// The runbook, in order. `status` lists every step from the start, so a reader sees what is
+/// still to come.
+pub const STEPS: [&str; 9] = [
+    PREFLIGHT,
+    START_IDLE_COLOUR,
+    AWAIT_MIGRATIONS,
+    AWAIT_HEALTH,
+    APPROVAL,
+    SWITCH_TRAFFIC,
+    ROLL_CRON,
+    ROLL_WORKERS,
+    UPDATE_OLD_COLOUR,
+];
+pub const PREFLIGHT: &str = "preflight";
+pub const START_IDLE_COLOUR: &str = "start idle colour";
+pub const AWAIT_MIGRATIONS: &str = "await migrations";
+pub const AWAIT_HEALTH: &str = "await health";
+pub const APPROVAL: &str = "approval";
+pub const SWITCH_TRAFFIC: &str = "switch traffic";
+pub const ROLL_CRON: &str = "roll cron";
+pub const ROLL_WORKERS: &str = "roll workers";
+pub const UPDATE_OLD_COLOUR: &str = "update old colour";
+
+/// Why the deploy refuses to start from what HAProxy reports.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ColourChoiceError {
+    BothLive,
+    UnknownServer(String),
+    MissingServer(String),
+}
+
+impl std::fmt::Display for ColourChoiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BothLive => write!(
+                f,
+                "both colours carry traffic in HAProxy, so neither is idle: put one in maintenance first"
+            ),
+            Self::UnknownServer(name) => {
+                write!(
+                    f,
+                    "HAProxy server {name} carries traffic but is neither colour"
+                )
+            }
+            Self::MissingServer(name) => write!(f, "HAProxy backend has no server {name}"),
+        }
+    }
+}
+
+/// The live colour and the one to deploy to. The first deploy (nothing live, or blue live as
+/// the seed starts) goes to green; after that, to whichever colour is not live.
+pub fn choose_colours(
+    environment: &Environment,
+    servers: &[ServerView],
+) -> Result<(Option<Colour>, Colour), ColourChoiceError> {
+    for name in [&environment.blue_server, &environment.green_server] {
+        if !servers.iter().any(|server| &server.name == name) {
+            return Err(ColourChoiceError::MissingServer(name.clone()));
+        }
+    }
+    let mut live = None;
+    for server in servers.iter().filter(|server| server.carries_traffic) {
+        let colour = colour_of_server(environment, &server.name)
+            .ok_or_else(|| ColourChoiceError::UnknownServer(server.name.clone()))?;
+        if live.is_some() {
+            return Err(ColourChoiceError::BothLive);
+        }
+        live = Some(colour);
+    }
+    let target = match live {
+        Some(Colour::Green) => Colour::Blue,
+        _ => Colour::Green,
+    };
+    Ok((live, target))
+}
+
+pub fn colour_of_server(environment: &Environment, server: &str) -> Option<Colour> {
+    if server == environment.blue_server {
+        Some(Colour::Blue)
+    } else if server == environment.green_server {
+        Some(Colour::Green)
+    } else {
+        None
+    }
+}
+
+/// The names one colour goes by in the stack.
+pub struct ColourNames<'a> {
+    pub container: &'a str,
+    pub server: &'a str,
+}
+
+pub fn names(environment: &Environment, colour: Colour) -> ColourNames<'_> {
+    match colour {
+        Colour::Blue => ColourNames {
+            container: &environment.blue_container,
+            server: &environment.blue_server,
+        },
+        _ => ColourNames {
+            container: &environment.green_container,
+            server: &environment.green_server,
+        },
+    }
+}
+
+pub fn colour_name(colour: Colour) -> &'static str {
+    match colour {
+        Colour::Blue => "blue",
+        Colour::Green => "green",
+        Colour::Unspecified => "none",
+    }
+}
+
+pub fn image(environment: &Environment, version: &str) -> String {
+    format!("{}:{version}", environment.image_repository)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn environment() -> Environment {
+        Environment {
+            blue_server: "blue".into(),
+            green_server: "green".into(),
+            blue_container: "ecomweb_api_blue".into(),
+            green_container: "ecomweb_api_green".into(),
+            ..Default::default()
+        }
+    }
+
+    fn servers(blue_live: bool, green_live: bool) -> Vec<ServerView> {
+        vec![
+            ServerView {
+                name: "blue".into(),
+                carries_traffic: blue_live,
+                in_maintenance: !blue_live,
+                ..Default::default()
+            },
+            ServerView {
+                name: "green".into(),
+                carries_traffic: green_live,
+                in_maintenance: !green_live,
+                ..Default::default()
+            },
+        ]
+    }
+
+    #[test]
+    fn first_deploy_goes_to_green() {
+        let env = environment();
+        assert_eq!(
+            choose_colours(&env, &servers(true, false)),
+            Ok((Some(Colour::Blue), Colour::Green))
+        );
+        assert_eq!(
+            choose_colours(&env, &servers(false, false)),
+            Ok((None, Colour::Green))
+        );
+    }
+
+    #[test]
+    fn next_deploy_goes_to_the_colour_that_is_not_live() {
+        assert_eq!(
+            choose_colours(&environment(), &servers(false, true)),
+            Ok((Some(Colour::Green), Colour::Blue))
+        );
+    }
+
+    #[test]
+    fn refuses_when_both_colours_are_live() {
+        assert_eq!(
+            choose_colours(&environment(), &servers(true, true)),
+            Err(ColourChoiceError::BothLive)
+        );
+    }
+
+    #[test]
+    fn refuses_a_backend_without_both_colours() {
+        let mut only_blue = servers(true, false);
+        only_blue.pop();
+        assert_eq!(
+            choose_colours(&environment(), &only_blue),
+            Err(ColourChoiceError::MissingServer("green".into()))
+        );
+        let mut stranger = servers(false, false);
+        stranger.push(ServerView {
+            name: "red".into(),
+            carries_traffic: true,
+            ..Default::default()
+        });
+        assert_eq!(
+            choose_colours(&environment(), &stranger),
+            Err(ColourChoiceError::UnknownServer("red".into()))
+        );
+    }
+
+    #[test]
+    fn names_follow_the_colour() {
+        let env = environment();
+        assert_eq!(names(&env, Colour::Green).container, "ecomweb_api_green");
+        assert_eq!(names(&env, Colour::Blue).server, "blue");
+    }
+
+    #[test]
+    fn runbook_order_matches_the_seed() {
+        let position = |step| STEPS.iter().position(|s| *s == step).unwrap();
+        assert!(position(START_IDLE_COLOUR) < position(AWAIT_MIGRATIONS));
+        assert!(position(AWAIT_MIGRATIONS) < position(AWAIT_HEALTH));
+        assert!(position(AWAIT_HEALTH) < position(APPROVAL));
+        assert!(position(APPROVAL) < position(SWITCH_TRAFFIC));
+        assert!(position(SWITCH_TRAFFIC) < position(ROLL_CRON));
+        assert!(position(ROLL_CRON) < position(ROLL_WORKERS));
+        assert!(position(ROLL_WORKERS) < position(UPDATE_OLD_COLOUR));
+        assert_eq!(STEPS[0], PREFLIGHT);
+    }
+}
