@@ -18,9 +18,10 @@ use tokio::{
     net::{TcpStream, UnixStream},
 };
 
-/// `show servers state` admin_state bits.
-const ADMIN_MAINT_BITS: u32 = 0x01 | 0x02 | 0x04 | 0x20;
-const ADMIN_DRAIN_BITS: u32 = 0x08 | 0x10 | 0x40;
+/// `show servers state` admin_state bits: forced, inherited and DNS maintenance (0x04 only
+/// remembers that the config said `disabled`), then forced and inherited drain.
+const ADMIN_MAINT_BITS: u32 = 0x01 | 0x02 | 0x20;
+const ADMIN_DRAIN_BITS: u32 = 0x08 | 0x10;
 /// `show servers state` op_state 2: the server is UP.
 const OP_STATE_RUNNING: u32 = 2;
 /// `show servers state` check_result 3: the last check passed (CHK_RES_PASSED).
@@ -183,7 +184,7 @@ impl Haproxy {
     }
 
     /// Sends a `set ...` command; HAProxy answers an empty line on success.
-    async fn set(&self, command: &str) -> anyhow::Result<()> {
+    pub async fn set(&self, command: &str) -> anyhow::Result<()> {
         let answer = self.command(command).await?;
         if !answer.trim().is_empty() {
             bail!("HAProxy refused `{command}`: {}", answer.trim());
@@ -290,8 +291,8 @@ impl From<&ServerState> for ServerView {
 
 impl Haproxy {
     /// The safe switch (module doc). Idempotent: a switch already made is only verified.
-    /// If the new server never comes fully up, it goes back to maintenance and the old
-    /// server keeps the traffic.
+    /// Until the old server is in maintenance, any failure puts the new one back out of
+    /// rotation; after that, any failure brings the old one back. Traffic always has a home.
     pub async fn switch(
         &self,
         ctx: &ActivityContext,
@@ -299,60 +300,99 @@ impl Haproxy {
     ) -> Result<(), ActivityError> {
         let backend = input.backend.as_str();
         let to = input.to_server.as_str();
-        let timeout = Duration::from_secs(input.timeout_seconds);
-        let target = self.server(backend, to).await.map_err(crate::failure)?;
-        if !target.carries_traffic() {
-            if let Some(address) = &input.to_address {
-                self.set_address(backend, to, address, input.to_port)
-                    .await
-                    .map_err(crate::failure)?;
-            }
-            if target.in_maintenance() {
-                self.set_state(backend, to, "drain")
-                    .await
-                    .map_err(crate::failure)?;
-            }
-            let what = format!("HAProxy checks of {backend}/{to} fully up");
-            let risen = crate::poll_until(ctx, &what, timeout, || async {
-                let server = self.server(backend, to).await?;
-                Ok(server
-                    .checks_fully_up(self.check_rise, self.check_fall)
-                    .then_some(()))
-            })
-            .await;
-            if let Err(error) = risen {
-                // Leave the new server out of rotation; the old one never stopped serving.
+        let from = input.from_server.as_deref().filter(|from| *from != to);
+        if let Err(error) = self.enable(ctx, input).await {
+            if from.is_some() {
                 let _ = self.set_state(backend, to, "maint").await;
-                return Err(error);
             }
-            self.set_state(backend, to, "ready")
+            return Err(error);
+        }
+        if let Some(from) = from {
+            self.retire(ctx, input, from).await?;
+        }
+        if let Err(error) = self.verify_only_live(backend, to).await {
+            if let Some(from) = from {
+                let _ = self.set_state(backend, from, "ready").await;
+            }
+            return Err(crate::failure(error));
+        }
+        self.save_state().await.map_err(crate::failure)
+    }
+
+    /// Puts `to` into rotation once HAProxy's own checks see it healthy.
+    async fn enable(
+        &self,
+        ctx: &ActivityContext,
+        input: &SwitchTraffic,
+    ) -> Result<(), ActivityError> {
+        let backend = input.backend.as_str();
+        let to = input.to_server.as_str();
+        let target = self.server(backend, to).await.map_err(crate::failure)?;
+        if target.carries_traffic() {
+            return Ok(());
+        }
+        if let Some(address) = &input.to_address {
+            self.set_address(backend, to, address, input.to_port)
                 .await
                 .map_err(crate::failure)?;
         }
-        if let Some(from) = input.from_server.as_deref().filter(|from| *from != to) {
-            let old = self.server(backend, from).await.map_err(crate::failure)?;
-            if !old.in_maintenance() {
-                self.set_state(backend, from, "drain")
-                    .await
-                    .map_err(crate::failure)?;
-                let what = format!("{backend}/{from} drained of sessions");
-                // Sessions that outlive the drain window are cut by `maint`; say so, go on.
-                let drained = crate::poll_until(ctx, &what, timeout, || async {
-                    Ok((self.current_sessions(backend, from).await? == 0).then_some(()))
-                })
-                .await;
-                if drained.is_err() {
-                    tracing::warn!(backend, from, "sessions left after the drain window");
-                }
-                self.set_state(backend, from, "maint")
-                    .await
-                    .map_err(crate::failure)?;
-            }
-        }
-        self.verify_only_live(backend, to)
+        // A server left in maintenance keeps its last check results; forcing it down makes
+        // HAProxy see `rise` fresh passing checks before it counts it up.
+        self.set(&format!("set server {backend}/{to} health down"))
             .await
             .map_err(crate::failure)?;
-        self.save_state().await.map_err(crate::failure)
+        self.set_state(backend, to, "drain")
+            .await
+            .map_err(crate::failure)?;
+        let what = format!("HAProxy checks of {backend}/{to} fully up");
+        let timeout = Duration::from_secs(input.timeout_seconds);
+        crate::poll_until(ctx, &what, timeout, || async {
+            let server = self.server(backend, to).await?;
+            Ok(server
+                .checks_fully_up(self.check_rise, self.check_fall)
+                .then_some(()))
+        })
+        .await?;
+        self.set_state(backend, to, "ready")
+            .await
+            .map_err(crate::failure)?;
+        let enabled = self.server(backend, to).await.map_err(crate::failure)?;
+        if !enabled.carries_traffic() {
+            return Err(crate::failure(anyhow::anyhow!(
+                "{backend}/{to} was set ready but does not take traffic: {enabled:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Drains `from` of its sessions, then puts it in maintenance.
+    async fn retire(
+        &self,
+        ctx: &ActivityContext,
+        input: &SwitchTraffic,
+        from: &str,
+    ) -> Result<(), ActivityError> {
+        let backend = input.backend.as_str();
+        let old = self.server(backend, from).await.map_err(crate::failure)?;
+        if old.in_maintenance() {
+            return Ok(());
+        }
+        self.set_state(backend, from, "drain")
+            .await
+            .map_err(crate::failure)?;
+        let what = format!("{backend}/{from} drained of sessions");
+        let timeout = Duration::from_secs(input.timeout_seconds);
+        // Sessions that outlive the drain window are cut by `maint`; say so, and go on.
+        let drained = crate::poll_until(ctx, &what, timeout, || async {
+            Ok((self.current_sessions(backend, from).await? == 0).then_some(()))
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(backend, from, "sessions left after the drain window");
+        }
+        self.set_state(backend, from, "maint")
+            .await
+            .map_err(crate::failure)
     }
 
     /// Reads the backend back: `live` carries traffic and no other server does.
@@ -430,6 +470,15 @@ mod tests {
         assert!(green.in_maintenance());
         assert!(!green.carries_traffic());
         assert!(!green.checks_fully_up(2, 2));
+    }
+
+    #[test]
+    fn a_server_enabled_after_starting_disabled_carries_traffic() {
+        // 0x04 only records that haproxy.cfg said `disabled`; it is not maintenance.
+        let enabled = STATE.replace("172.20.0.5 2 0 1", "172.20.0.5 2 4 1");
+        let blue = &parse_servers_state(&enabled).unwrap()[0];
+        assert!(!blue.in_maintenance());
+        assert!(blue.carries_traffic());
     }
 
     #[test]

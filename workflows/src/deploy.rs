@@ -40,6 +40,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Default)]
 pub struct DeployWorkflow {
     status: DeployStatus,
+    environment: deployctl_proto::v1::Environment,
     approval: Option<ApproveSignal>,
     rejection: Option<RejectSignal>,
 }
@@ -565,6 +566,7 @@ async fn await_http(
 
 fn begin(ctx: &WorkflowContext<DeployWorkflow>, request: &DeployRequest) {
     ctx.state_mut(|s| {
+        s.environment = request.environment.clone().unwrap_or_default();
         s.status = DeployStatus {
             environment: request
                 .environment
@@ -639,12 +641,6 @@ async fn finish(
     ctx: &WorkflowContext<DeployWorkflow>,
     outcome: StepResult<()>,
 ) -> WorkflowResult<DeployStatus> {
-    let switched = ctx.state(|s| {
-        s.status
-            .changes
-            .iter()
-            .any(|c| matches!(c.kind, Some(change::Kind::TrafficSwitched(_))))
-    });
     match outcome {
         Ok(()) => {
             ctx.state_mut(|s| s.status.phase = Phase::Completed as i32);
@@ -660,7 +656,7 @@ async fn finish(
             ));
         }
         Err(Stop::Failed(error)) => {
-            if !switched {
+            if !target_takes_traffic(ctx).await {
                 stop_new_colour(ctx).await;
             }
             ctx.state_mut(|s| {
@@ -676,6 +672,37 @@ async fn finish(
         }
     }
     Ok(ctx.state(|s| s.status.clone()))
+}
+
+/// Whether HAProxy sends traffic to the target colour. Asked, not assumed: a switch can fail
+/// after it moved traffic. When HAProxy cannot be read, the answer is "yes", so the new
+/// colour is never stopped blind.
+async fn target_takes_traffic(ctx: &WorkflowContext<DeployWorkflow>) -> bool {
+    let (environment, target) = ctx.state(|s| (s.environment.clone(), s.status.target_colour));
+    let Ok(target) = Colour::try_from(target) else {
+        return false;
+    };
+    if target == Colour::Unspecified {
+        return false;
+    }
+    let mut options = quick(format!(
+        "ask HAProxy whether {} takes traffic",
+        colour_name(target)
+    ));
+    options.cancellation_token = Some(WorkflowCancellationToken::new());
+    let servers = ctx
+        .execute_activity(
+            HaproxyActivities::read_backend,
+            environment.haproxy_backend.clone(),
+            options,
+        )
+        .await;
+    match servers {
+        Ok(servers) => servers
+            .iter()
+            .any(|s| s.name == names(&environment, target).server && s.carries_traffic),
+        Err(_) => true,
+    }
 }
 
 /// Stops the target colour if this deploy replaced it, whatever cancelled the workflow.

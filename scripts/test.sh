@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite on real parts: builds the images, brings the compose stack up, then
+# runs every unit and end-to-end test. The e2e tests reset the stack themselves as needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+scripts/up.sh
+cargo test --workspace -- --nocapture
+echo "test command took $(( $(date +%s) - started ))s"
