@@ -142,7 +142,8 @@ impl Report {
 }
 
 fn figures<'a>(samples: impl Iterator<Item = &'a Sample>) -> Figures {
-    let mut histogram = Histogram::<u64>::new(3).unwrap();
+    // Microseconds, up to a minute: anything slower than the request timeout is already an error.
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
     let (mut requests, mut non_2xx, mut socket_errors) = (0, 0, 0);
     for sample in samples {
         requests += 1;
