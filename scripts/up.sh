@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f .env.api ] || cp .env.api.example .env.api
+[ -f .env ] || cp .env.example .env
 scripts/build-images.sh
 if [ "${1:-}" = --fresh ]; then
   scripts/compose.sh down --volumes --remove-orphans --timeout 5
-  git checkout -- .env 2>/dev/null || true
+  cp .env.example .env
 fi
 scripts/compose.sh config --quiet
 scripts/compose.sh up -d

@@ -250,6 +250,17 @@ pub fn recreate_body(
     }
 }
 
+/// Labels the container with Compose's hash for its service on the new image, when known.
+fn set_config_hash(body: &mut ContainerCreateBody, config_hashes: &HashMap<String, String>) {
+    let labels = body.labels.get_or_insert_with(HashMap::new);
+    let hash = labels
+        .get(COMPOSE_SERVICE_LABEL)
+        .and_then(|service| config_hashes.get(service));
+    if let Some(hash) = hash.cloned() {
+        labels.insert(crate::compose::CONFIG_HASH_LABEL.to_string(), hash);
+    }
+}
+
 /// Keeps the aliases Compose gave (the service name), less the old container's short id.
 fn endpoint_for_recreate(endpoint: &EndpointSettings, old_id: &str) -> EndpointSettings {
     let aliases = endpoint.aliases.clone().map(|aliases| {
@@ -272,6 +283,7 @@ pub async fn replace_container(
     name: &str,
     image: &str,
     stop_timeout: Duration,
+    config_hashes: &HashMap<String, String>,
 ) -> anyhow::Result<String> {
     let wanted = image_info(docker, image).await?;
     let Some(existing) = inspect(docker, name).await? else {
@@ -287,7 +299,8 @@ pub async fn replace_container(
         .ok()
         .and_then(|image| image.config)
         .unwrap_or_default();
-    let body = recreate_body(&existing, &old_image_config, image);
+    let mut body = recreate_body(&existing, &old_image_config, image);
+    set_config_hash(&mut body, config_hashes);
     stop_and_remove(docker, name, stop_timeout).await?;
     create_and_start(docker, name, body, &existing).await?;
     Ok(current.image)
@@ -444,6 +457,7 @@ pub async fn start_service_containers(
     service: &str,
     image: &str,
     count: usize,
+    config_hashes: &HashMap<String, String>,
 ) -> anyhow::Result<Vec<String>> {
     let wanted = image_info(docker, image).await?;
     let containers = service_containers(docker, project, service).await?;
@@ -469,6 +483,7 @@ pub async fn start_service_containers(
         let name = format!("{project}_{service}_{next_number}");
         let mut body = recreate_body(&template, &old_image_config, image);
         body.hostname = None;
+        set_config_hash(&mut body, config_hashes);
         body.labels
             .get_or_insert_with(HashMap::new)
             .insert(COMPOSE_NUMBER_LABEL.to_string(), next_number.to_string());
@@ -485,6 +500,9 @@ pub struct ReplaceContainer {
     pub container: String,
     pub image: String,
     pub stop_timeout_seconds: u64,
+    /// Compose config hash by service, for the new containers' labels.
+    #[serde(default)]
+    pub config_hashes: HashMap<String, String>,
 }
 
 /// Input of `await_healthy`.
@@ -508,6 +526,8 @@ pub struct StartWorkers {
     pub image: String,
     pub count: u32,
     pub timeout_seconds: u64,
+    #[serde(default)]
+    pub config_hashes: HashMap<String, String>,
 }
 
 /// Input of `drain_workers`: every container of the service not on `keep_image` goes.
@@ -559,6 +579,7 @@ impl DockerActivities {
             &input.container,
             &input.image,
             Duration::from_secs(input.stop_timeout_seconds),
+            &input.config_hashes,
         )
         .await
         .map_err(crate::failure)
@@ -624,6 +645,7 @@ impl DockerActivities {
             &input.service.service,
             &input.image,
             input.count as usize,
+            &input.config_hashes,
         )
         .await
         .map_err(crate::failure)?;

@@ -5,6 +5,7 @@
 //! only what is still missing. Long waits poll, and heartbeat what they saw, so the Web UI shows
 //! why a step is still running.
 
+pub mod compose;
 pub mod database;
 pub mod docker;
 pub mod haproxy;

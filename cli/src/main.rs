@@ -5,6 +5,7 @@
 //! already running. What only the worker can see (a missing image) fails the workflow's
 //! preflight, and `start` waits for preflight so the error still comes back at once.
 
+mod compose;
 mod config;
 mod output;
 
@@ -35,6 +36,14 @@ struct Cli {
     /// TOML file with more `[environments.NAME]`; `local` is built in.
     #[arg(long, env = "DEPLOYCTL_CONFIG", global = true)]
     config: Option<PathBuf>,
+    /// The Compose file of the stack, kept in step with each deploy when it exists.
+    #[arg(
+        long,
+        env = "DEPLOYCTL_COMPOSE_FILE",
+        default_value = "compose.yaml",
+        global = true
+    )]
+    compose_file: PathBuf,
     /// Environment to act on.
     #[arg(
         long = "env",
@@ -115,11 +124,19 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             approve_before_switch,
             wait,
         } => {
+            let image = format!("{}:{version}", environment.image_repository);
+            let compose_config_hashes =
+                compose::config_hashes(&cli.compose_file, &environment.image_variables, &image)
+                    .unwrap_or_else(|error| {
+                        eprintln!("note: Compose will not see the deploy as up to date: {error:#}");
+                        Default::default()
+                    });
             let request = DeployRequest {
                 environment: Some(environment),
                 version,
                 approve_before_switch,
                 requested_by: std::env::var("USER").unwrap_or_else(|_| "deployctl".into()),
+                compose_config_hashes,
             };
             start(&client, request, wait).await
         }

@@ -6,63 +6,9 @@ mod support;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use deployctl_proto::v1::{Colour, DeployStatus, Phase, StepState};
+use deployctl_proto::v1::{Colour, Phase, StepState};
 use deployctl_workflows::plan::{APPROVAL, STEPS};
 use support::*;
-
-const DEPLOY_LIMIT: Duration = Duration::from_secs(300);
-
-/// Brings the stack up if it is not, and ends any deploy a failed test left behind.
-async fn settled_stack() {
-    if reqwest::get(format!("{FRONTEND}/version")).await.is_err() {
-        fresh_stack_on_v1().await;
-    }
-    let output = deployctl(&["status", "--json"]);
-    if output.status.success() {
-        let status: DeployStatus = serde_json::from_slice(&output.stdout).unwrap();
-        if status.phase == Phase::AwaitingApproval as i32 || status.phase == Phase::Running as i32 {
-            deployctl(&["reject", "--reason", "cleaning up after a failed test"]);
-            await_phase(&[Phase::Rejected, Phase::Completed, Phase::Failed]).await;
-        }
-    }
-}
-
-async fn await_phase(phases: &[Phase]) -> DeployStatus {
-    let deadline = Instant::now() + DEPLOY_LIMIT;
-    loop {
-        let status = status();
-        if phases.iter().any(|p| *p as i32 == status.phase) {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "deploy never reached {phases:?}: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// Runs `deployctl start --wait` off the async runtime, so load keeps flowing meanwhile.
-async fn deploy(version: &str) -> std::process::Output {
-    let version = version.to_string();
-    tokio::task::spawn_blocking(move || deployctl(&["start", "--version", &version, "--wait"]))
-        .await
-        .unwrap()
-}
-
-fn instant_of(timestamp: &str, wall: SystemTime, monotonic: Instant) -> Instant {
-    let at: SystemTime = chrono::DateTime::parse_from_rfc3339(timestamp)
-        .expect("RFC 3339 step time")
-        .into();
-    match at.duration_since(wall) {
-        Ok(after) => monotonic + after,
-        Err(before) => monotonic - before.duration(),
-    }
-}
-
-fn step<'a>(status: &'a DeployStatus, name: &str) -> &'a deployctl_proto::v1::Step {
-    status.steps.iter().find(|s| s.name == name).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn v1_to_v2_end_to_end_under_load() {

@@ -8,6 +8,7 @@ use std::{path::PathBuf, str::FromStr, time::Duration};
 
 use anyhow::Context;
 use deployctl_activities::{
+    compose::ComposeActivities,
     database::{self, DatabaseActivities},
     docker::{self, DockerActivities},
     haproxy::{Haproxy, HaproxyActivities},
@@ -57,6 +58,9 @@ pub struct DeployArgs {
     pub haproxy_check_fall: u32,
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Compose's `.env`, as this worker sees it; a completed deploy records its image there.
+    #[arg(long, env = "COMPOSE_ENV_FILE")]
+    pub compose_env_file: Option<PathBuf>,
 }
 
 /// Connects to Temporal, retrying while the server comes up.
@@ -120,6 +124,9 @@ pub async fn register_deploy(
                 .as_deref()
                 .context("DATABASE_URL is not set: the deploy awaits migrations in Postgres")?,
         )?,
+    });
+    options.register_activities(ComposeActivities {
+        env_file: deploy.compose_env_file.clone(),
     });
     options.register_activities(HealthActivities {
         checker: HealthChecker::new(),

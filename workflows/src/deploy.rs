@@ -9,6 +9,7 @@ use std::{future::Future, time::Duration};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use deployctl_activities::{
+    compose::{ComposeActivities, RecordVersions},
     database::{AwaitMigrations, DatabaseActivities},
     docker::{
         AwaitHealthy, DockerActivities, DrainWorkers, ReplaceContainer, ServiceRef, StartWorkers,
@@ -118,7 +119,8 @@ impl DeployWorkflow {
         switch_traffic(ctx, &plan, address).await?;
         roll_cron(ctx, &plan).await?;
         roll_workers(ctx, &plan).await?;
-        update_old_colour(ctx, &plan).await
+        update_old_colour(ctx, &plan).await?;
+        record_versions(ctx, &plan).await
     }
 
     /// Lets a deploy held at the approval gate switch traffic.
@@ -413,7 +415,7 @@ async fn roll_workers(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) -> Ste
                 )
                 .await?;
             let count = match environment.worker_replicas {
-                0 => running.len().max(1) as u32,
+                0 => running.iter().filter(|w| w.running).count().max(1) as u32,
                 replicas => replicas,
             };
             let previous_image = running.first().map(|w| w.image.clone()).unwrap_or_default();
@@ -425,6 +427,7 @@ async fn roll_workers(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) -> Ste
                         image: plan.image.clone(),
                         count,
                         timeout_seconds: CONTAINER_HEALTH_TIMEOUT.as_secs(),
+                        config_hashes: plan.request.compose_config_hashes.clone(),
                     },
                     waiting(
                         CONTAINER_HEALTH_TIMEOUT,
@@ -487,6 +490,34 @@ async fn update_old_colour(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) -
     .await
 }
 
+/// Writes the deployed image into Compose's env file, so `docker compose up -d` keeps it.
+async fn record_versions(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) -> StepResult<()> {
+    let variables = plan.environment().image_variables.clone();
+    let detail = format!("{} = {}", variables.join(", "), plan.image);
+    let written = step(ctx, RECORD_VERSIONS, detail, async {
+        Ok(ctx
+            .execute_activity(
+                ComposeActivities::record_versions,
+                RecordVersions {
+                    variables: variables.clone(),
+                    image: plan.image.clone(),
+                },
+                quick(format!("record {} in the Compose env file", plan.image)),
+            )
+            .await?)
+    })
+    .await?;
+    if written.is_empty() {
+        mark(
+            ctx,
+            RECORD_VERSIONS,
+            StepState::Skipped,
+            "this worker keeps no Compose env file",
+        );
+    }
+    Ok(())
+}
+
 // ---- Shared moves ---------------------------------------------------------------------------
 
 async fn replace_container(
@@ -503,6 +534,7 @@ async fn replace_container(
                 container: container.to_string(),
                 image: plan.image.clone(),
                 stop_timeout_seconds: STOP_TIMEOUT.as_secs(),
+                config_hashes: plan.request.compose_config_hashes.clone(),
             },
             draining(summary),
         )
@@ -728,6 +760,7 @@ async fn stop_new_colour(ctx: &WorkflowContext<DeployWorkflow>) {
                 container: container.clone(),
                 image: String::new(),
                 stop_timeout_seconds: STOP_TIMEOUT.as_secs(),
+                config_hashes: Default::default(),
             },
             options,
         )

@@ -7,7 +7,7 @@ use deployctl_proto::v1::{Colour, Environment};
 
 /// The runbook, in order. `status` lists every step from the start, so a reader sees what is
 /// still to come.
-pub const STEPS: [&str; 9] = [
+pub const STEPS: [&str; 10] = [
     PREFLIGHT,
     START_IDLE_COLOUR,
     AWAIT_MIGRATIONS,
@@ -17,6 +17,7 @@ pub const STEPS: [&str; 9] = [
     ROLL_CRON,
     ROLL_WORKERS,
     UPDATE_OLD_COLOUR,
+    RECORD_VERSIONS,
 ];
 pub const PREFLIGHT: &str = "preflight";
 pub const START_IDLE_COLOUR: &str = "start idle colour";
@@ -27,6 +28,7 @@ pub const SWITCH_TRAFFIC: &str = "switch traffic";
 pub const ROLL_CRON: &str = "roll cron";
 pub const ROLL_WORKERS: &str = "roll workers";
 pub const UPDATE_OLD_COLOUR: &str = "update old colour";
+pub const RECORD_VERSIONS: &str = "record versions";
 
 /// Why the deploy refuses to start from what HAProxy reports.
 #[derive(Debug, PartialEq, Eq)]
@@ -219,6 +221,7 @@ mod tests {
         assert!(position(SWITCH_TRAFFIC) < position(ROLL_CRON));
         assert!(position(ROLL_CRON) < position(ROLL_WORKERS));
         assert!(position(ROLL_WORKERS) < position(UPDATE_OLD_COLOUR));
+        assert!(position(UPDATE_OLD_COLOUR) < position(RECORD_VERSIONS));
         assert_eq!(STEPS[0], PREFLIGHT);
     }
 }

@@ -15,8 +15,9 @@ use std::{
 
 use bollard::{Docker, query_parameters::ListContainersOptions};
 use deployctl_activities::haproxy::{Haproxy, RuntimeAddress, ServerState};
-use deployctl_proto::v1::DeployStatus;
+use deployctl_proto::v1::{DeployStatus, Phase};
 use sqlx::PgPool;
+use std::time::SystemTime;
 
 pub const FRONTEND: &str = "http://127.0.0.1:8080";
 pub const PROJECT: &str = "deployctl";
@@ -64,11 +65,7 @@ pub fn compose(arguments: &[&str]) -> Output {
 /// A fresh stack on v1: blue live, green idle, cron and 2 workers on v1, empty database.
 pub async fn fresh_stack_on_v1() {
     compose(&["down", "--volumes", "--remove-orphans", "--timeout", "5"]);
-    std::fs::write(
-        repository().join(".env"),
-        "COMPOSE_PROJECT_NAME=deployctl\nAPI_BLUE_IMAGE=ecomweb-api:v1\nAPI_GREEN_IMAGE=ecomweb-api:v1\nCRON_IMAGE=ecomweb-api:v1\nWORKER_IMAGE=ecomweb-api:v1\n",
-    )
-    .unwrap();
+    std::fs::copy(repository().join(".env.example"), repository().join(".env")).unwrap();
     compose(&["up", "-d"]);
     wait_until_healthy().await;
 }
@@ -279,4 +276,58 @@ pub fn temporal_status(workflow_id: &str) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
+}
+
+pub const DEPLOY_LIMIT: Duration = Duration::from_secs(300);
+
+/// Brings the stack up if it is not, and ends any deploy a failed test left behind.
+pub async fn settled_stack() {
+    if reqwest::get(format!("{FRONTEND}/version")).await.is_err() {
+        fresh_stack_on_v1().await;
+    }
+    let output = deployctl(&["status", "--json"]);
+    if output.status.success() {
+        let status: DeployStatus = serde_json::from_slice(&output.stdout).unwrap();
+        if status.phase == Phase::AwaitingApproval as i32 || status.phase == Phase::Running as i32 {
+            deployctl(&["reject", "--reason", "cleaning up after a failed test"]);
+            await_phase(&[Phase::Rejected, Phase::Completed, Phase::Failed]).await;
+        }
+    }
+}
+
+pub async fn await_phase(phases: &[Phase]) -> DeployStatus {
+    let deadline = Instant::now() + DEPLOY_LIMIT;
+    loop {
+        let status = status();
+        if phases.iter().any(|p| *p as i32 == status.phase) {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "deploy never reached {phases:?}: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Runs `deployctl start --wait` off the async runtime, so load keeps flowing meanwhile.
+pub async fn deploy(version: &str) -> std::process::Output {
+    let version = version.to_string();
+    tokio::task::spawn_blocking(move || deployctl(&["start", "--version", &version, "--wait"]))
+        .await
+        .unwrap()
+}
+
+pub fn instant_of(timestamp: &str, wall: SystemTime, monotonic: Instant) -> Instant {
+    let at: SystemTime = chrono::DateTime::parse_from_rfc3339(timestamp)
+        .expect("RFC 3339 step time")
+        .into();
+    match at.duration_since(wall) {
+        Ok(after) => monotonic + after,
+        Err(before) => monotonic - before.duration(),
+    }
+}
+
+pub fn step<'a>(status: &'a DeployStatus, name: &str) -> &'a deployctl_proto::v1::Step {
+    status.steps.iter().find(|s| s.name == name).unwrap()
 }
