@@ -11,7 +11,7 @@ scripts/build-infra-images.sh
 
 
 echo "== building the static binaries"
-cargo build --bins -p ecomweb -p deployctl-worker -p deployctl
+cargo build --workspace --bins
 bin=target/x86_64-unknown-linux-gnu/debug
 context=target/images
 rm -rf "$context" && mkdir -p "$context"

@@ -295,7 +295,7 @@ impl Haproxy {
     /// rotation; after that, any failure brings the old one back. Traffic always has a home.
     pub async fn switch(
         &self,
-        ctx: &ActivityContext,
+        ctx: &impl crate::Heartbeat,
         input: &SwitchTraffic,
     ) -> Result<(), ActivityError> {
         let backend = input.backend.as_str();
@@ -322,7 +322,7 @@ impl Haproxy {
     /// Puts `to` into rotation once HAProxy's own checks see it healthy.
     async fn enable(
         &self,
-        ctx: &ActivityContext,
+        ctx: &impl crate::Heartbeat,
         input: &SwitchTraffic,
     ) -> Result<(), ActivityError> {
         let backend = input.backend.as_str();
@@ -368,7 +368,7 @@ impl Haproxy {
     /// Drains `from` of its sessions, then puts it in maintenance.
     async fn retire(
         &self,
-        ctx: &ActivityContext,
+        ctx: &impl crate::Heartbeat,
         input: &SwitchTraffic,
         from: &str,
     ) -> Result<(), ActivityError> {

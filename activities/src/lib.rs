@@ -72,10 +72,37 @@ pub fn failure(error: anyhow::Error) -> ActivityError {
     }
 }
 
+/// What a long wait reports to: the activity's heartbeat, or nothing outside an activity.
+pub trait Heartbeat {
+    fn beat(&self, detail: String) -> impl Future<Output = ()>;
+    fn cancelled(&self) -> bool;
+}
+
+impl Heartbeat for ActivityContext {
+    async fn beat(&self, detail: String) {
+        let _ = self.record_heartbeat(detail).await;
+    }
+
+    fn cancelled(&self) -> bool {
+        self.is_cancelled()
+    }
+}
+
+/// For calls made outside an activity: tests and tools.
+pub struct NoHeartbeat;
+
+impl Heartbeat for NoHeartbeat {
+    async fn beat(&self, _detail: String) {}
+
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
 /// Polls `probe` every half second until it yields a value, heartbeating what it last saw.
 /// A `Permanent` error ends the wait at once; others are read as "not yet".
 pub async fn poll_until<T, F, Fut>(
-    ctx: &ActivityContext,
+    ctx: &impl Heartbeat,
     what: &str,
     timeout: Duration,
     mut probe: F,
@@ -86,7 +113,7 @@ where
 {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if ctx.is_cancelled() {
+        if ctx.cancelled() {
             return Err(ActivityError::cancelled());
         }
         let last_seen = match probe().await {
@@ -95,7 +122,7 @@ where
             Err(error) if error.is::<Permanent>() => return Err(failure(error)),
             Err(error) => format!("{error:#}"),
         };
-        let _ = ctx.record_heartbeat(format!("{what}: {last_seen}")).await;
+        ctx.beat(format!("{what}: {last_seen}")).await;
         if tokio::time::Instant::now() >= deadline {
             return Err(failure(anyhow::anyhow!(
                 "timed out after {}s waiting for {what}; last seen: {last_seen}",

@@ -28,7 +28,7 @@ pub async fn run(port: u16, migrations: &Path, ready_file: &Path) -> anyhow::Res
     std::fs::write(ready_file, format!("api {port}"))?;
     tracing::info!(port, "serving");
     axum::serve(listener, app)
-        .with_graceful_shutdown(crate::terminated())
+        .with_graceful_shutdown(deployctl_worker::wait_for_termination())
         .await?;
     Ok(())
 }

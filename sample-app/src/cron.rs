@@ -21,7 +21,7 @@ pub async fn run(interval: Duration, ready_file: &Path) -> anyhow::Result<()> {
     std::fs::write(ready_file, "cron")?;
     let container = crate::container_id();
     let version = crate::version();
-    let terminated = crate::terminated();
+    let terminated = deployctl_worker::wait_for_termination();
     tokio::pin!(terminated);
     let mut ticks = tokio::time::interval(interval);
     loop {

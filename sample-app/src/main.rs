@@ -121,12 +121,3 @@ fn container_id() -> String {
         .map(|name| name.trim().to_string())
         .unwrap_or_else(|_| "unknown".into())
 }
-
-async fn terminated() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-}

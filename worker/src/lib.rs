@@ -165,7 +165,8 @@ pub async fn run(
     Ok(())
 }
 
-async fn wait_for_termination() {
+/// Resolves on SIGTERM (docker stop) or Ctrl-C.
+pub async fn wait_for_termination() {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("installing a SIGTERM handler");
     tokio::select! {

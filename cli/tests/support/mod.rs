@@ -35,22 +35,11 @@ pub fn repository() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `docker compose` where the plugin exists, else the v1 `docker-compose`.
+/// The machine's compose tool on the project, through `scripts/compose.sh`.
 pub fn compose(arguments: &[&str]) -> Output {
-    let plugin = Command::new("docker")
-        .args(["compose", "version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let mut command = if plugin {
-        let mut command = Command::new("docker");
-        command.arg("compose");
-        command
-    } else {
-        Command::new("docker-compose")
-    };
-    let output = command
+    let output = Command::new(repository().join("scripts/compose.sh"))
         .current_dir(repository())
-        .args(["-f", "compose.yaml", "-p", PROJECT])
+        .args(["-p", PROJECT])
         .args(arguments)
         .output()
         .expect("running the compose tool");

@@ -1,0 +1,267 @@
+//! Each activity module against its real part, in the running compose stack (scripts/up.sh):
+//! Docker through its socket, HAProxy's Runtime API on 127.0.0.1:9999, Postgres on
+//! 127.0.0.1:55432, and the API through HAProxy's frontend on 127.0.0.1:8080.
+//! The tests take turns, and leave traffic where they found it.
+
+use std::{sync::Mutex, time::Duration};
+
+use deployctl_activities::{
+    NoHeartbeat, Permanent,
+    database::{self, MigrationProgress},
+    docker,
+    haproxy::{Haproxy, RuntimeAddress, SwitchTraffic},
+    health::HealthChecker,
+};
+
+static TURN: Mutex<()> = Mutex::new(());
+const DATABASE: &str = "postgresql://ecomweb:ecomweb@127.0.0.1:55432/ecomweb";
+const FRONTEND: &str = "http://127.0.0.1:8080";
+
+fn haproxy() -> Haproxy {
+    Haproxy {
+        address: RuntimeAddress::Tcp("127.0.0.1:9999".into()),
+        state_file: None,
+        check_rise: 2,
+        check_fall: 2,
+    }
+}
+
+/// (live server, idle server, idle container)
+async fn colours() -> (String, String, String) {
+    let servers = haproxy().servers("api").await.unwrap();
+    let live: Vec<_> = servers.iter().filter(|s| s.carries_traffic()).collect();
+    assert_eq!(
+        live.len(),
+        1,
+        "exactly one colour should be live: {servers:?}"
+    );
+    let live = live[0].name.clone();
+    let idle = if live == "blue" { "green" } else { "blue" }.to_string();
+    let container = format!("ecomweb_api_{idle}");
+    (live, idle, container)
+}
+
+/// Starts the container if it is stopped and waits until Docker calls it healthy.
+async fn running_and_healthy(name: &str) -> docker::ContainerInfo {
+    let engine = docker::connect().await.unwrap();
+    engine.start_container(name, None).await.ok();
+    for _ in 0..120 {
+        if docker::healthy_yet(&engine, name).await.unwrap_or(false) {
+            return docker::container(&engine, name).await.unwrap().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("{name} never became healthy");
+}
+
+fn switch(from: &str, to: &str, address: &str) -> SwitchTraffic {
+    SwitchTraffic {
+        backend: "api".into(),
+        from_server: Some(from.into()),
+        to_server: to.into(),
+        to_address: Some(address.into()),
+        to_port: 3001,
+        timeout_seconds: 20,
+    }
+}
+
+#[tokio::test]
+async fn haproxy_switch_is_idempotent_and_reversible() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let haproxy = haproxy();
+    let (live, idle, idle_container) = colours().await;
+    let target = running_and_healthy(&idle_container).await;
+
+    let there = switch(&live, &idle, &target.address);
+    haproxy.switch(&NoHeartbeat, &there).await.unwrap();
+    haproxy.verify_only_live("api", &idle).await.unwrap();
+    // Again, as a retry would: nothing left to do, and still verified.
+    haproxy.switch(&NoHeartbeat, &there).await.unwrap();
+    haproxy.verify_only_live("api", &idle).await.unwrap();
+
+    let back = running_and_healthy(&format!("ecomweb_api_{live}")).await;
+    haproxy
+        .switch(&NoHeartbeat, &switch(&idle, &live, &back.address))
+        .await
+        .unwrap();
+    haproxy.verify_only_live("api", &live).await.unwrap();
+    let old = haproxy.server("api", &idle).await.unwrap();
+    assert!(
+        old.in_maintenance(),
+        "the old server is left in maintenance: {old:?}"
+    );
+}
+
+#[tokio::test]
+async fn haproxy_switch_to_a_dead_colour_leaves_traffic_where_it_was() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let haproxy = haproxy();
+    let (live, idle, idle_container) = colours().await;
+    let target = running_and_healthy(&idle_container).await;
+    let engine = docker::connect().await.unwrap();
+    docker::stop(&engine, &idle_container, Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    let mut attempt = switch(&live, &idle, &target.address);
+    attempt.timeout_seconds = 4;
+    assert!(haproxy.switch(&NoHeartbeat, &attempt).await.is_err());
+    haproxy.verify_only_live("api", &live).await.unwrap();
+    assert!(haproxy.server("api", &idle).await.unwrap().in_maintenance());
+    running_and_healthy(&idle_container).await;
+}
+
+#[tokio::test]
+async fn docker_replace_is_idempotent_and_takes_the_new_image_defaults() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let engine = docker::connect().await.unwrap();
+    let (_, _, idle_container) = colours().await;
+    let before = running_and_healthy(&idle_container).await;
+    let other = if before.image == "ecomweb-api:v1" {
+        "ecomweb-api:v2"
+    } else {
+        "ecomweb-api:v1"
+    };
+    let hashes = Default::default();
+    let timeout = Duration::from_secs(10);
+
+    // On the image it already runs: left alone, the same container.
+    let previous =
+        docker::replace_container(&engine, &idle_container, &before.image, timeout, &hashes)
+            .await
+            .unwrap();
+    assert_eq!(previous, before.image);
+    let same = docker::inspect(&engine, &idle_container)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(same.image, Some(before.image_id.clone()));
+
+    // On the other image: a new container whose APP_VERSION is the new image's, not the old.
+    let previous = docker::replace_container(&engine, &idle_container, other, timeout, &hashes)
+        .await
+        .unwrap();
+    assert_eq!(previous, before.image);
+    let replaced = running_and_healthy(&idle_container).await;
+    assert_eq!(replaced.image, other);
+    let inspect = docker::inspect(&engine, &idle_container)
+        .await
+        .unwrap()
+        .unwrap();
+    let env = inspect.config.unwrap().env.unwrap_or_default();
+    let version = other.trim_start_matches("ecomweb-api:");
+    assert!(env.contains(&format!("APP_VERSION={version}")), "{env:?}");
+    assert!(
+        env.iter().any(|e| e.starts_with("DATABASE_URL=")),
+        "the compose env is kept: {env:?}"
+    );
+    let networks = inspect.network_settings.unwrap().networks.unwrap();
+    assert!(
+        networks.keys().any(|n| n.ends_with("_default")),
+        "{networks:?}"
+    );
+
+    docker::replace_container(&engine, &idle_container, &before.image, timeout, &hashes)
+        .await
+        .unwrap();
+    running_and_healthy(&idle_container).await;
+}
+
+#[tokio::test]
+async fn docker_reports_what_is_missing_as_permanent() {
+    let engine = docker::connect().await.unwrap();
+    let missing = docker::image_info(&engine, "ecomweb-api:v9")
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        missing.downcast_ref::<Permanent>(),
+        Some(Permanent::NoSuchImage(_))
+    ));
+    let info = docker::image_info(&engine, "ecomweb-api:v2").await.unwrap();
+    assert_eq!(info.migrations, 2);
+    assert!(
+        docker::container(&engine, "no_such_container")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let removed = docker::stop_and_remove(&engine, "no_such_container", Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(!removed);
+    let workers = docker::service_containers(&engine, "deployctl", "ecomweb_worker")
+        .await
+        .unwrap();
+    assert!(!workers.is_empty());
+}
+
+#[tokio::test]
+async fn database_reads_prisma_migrations_as_prisma_writes_them() {
+    let admin = database::pool(DATABASE).unwrap();
+    database::ready(&admin).await.unwrap();
+    let progress = database::migration_progress(&admin).await.unwrap();
+    assert!(
+        progress.table_exists && progress.finished >= 1,
+        "{progress:?}"
+    );
+    assert!(progress.complete(progress.finished));
+    assert!(!progress.complete(progress.finished + 1));
+
+    // A scratch database with one finished, one running and one failed migration.
+    sqlx::query("DROP DATABASE IF EXISTS activities_scratch")
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("CREATE DATABASE activities_scratch")
+        .execute(&admin)
+        .await
+        .unwrap();
+    let scratch =
+        database::pool("postgresql://ecomweb:ecomweb@127.0.0.1:55432/activities_scratch").unwrap();
+    assert_eq!(
+        database::migration_progress(&scratch).await.unwrap(),
+        MigrationProgress::default()
+    );
+    sqlx::raw_sql(
+        "CREATE TABLE _prisma_migrations (id VARCHAR(36) PRIMARY KEY, checksum VARCHAR(64) NOT NULL, \
+           finished_at TIMESTAMPTZ, migration_name VARCHAR(255) NOT NULL, logs TEXT, \
+           rolled_back_at TIMESTAMPTZ, started_at TIMESTAMPTZ NOT NULL DEFAULT now(), \
+           applied_steps_count INTEGER NOT NULL DEFAULT 0);
+         INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name) VALUES ('a', 'x', now(), '0001_init');
+         INSERT INTO _prisma_migrations (id, checksum, migration_name) VALUES ('b', 'x', '0002_running');
+         INSERT INTO _prisma_migrations (id, checksum, migration_name, logs) VALUES ('c', 'x', '0003_broken', 'syntax error');",
+    )
+    .execute(&scratch)
+    .await
+    .unwrap();
+    let progress = database::migration_progress(&scratch).await.unwrap();
+    scratch.close().await;
+    sqlx::query("DROP DATABASE activities_scratch")
+        .execute(&admin)
+        .await
+        .unwrap();
+    assert_eq!(progress.finished, 1);
+    assert_eq!(progress.running, 1);
+    assert_eq!(
+        progress.failed,
+        [("0003_broken".to_string(), "syntax error".to_string())]
+    );
+    assert!(!progress.complete(1));
+
+    let nowhere = database::pool("postgresql://ecomweb:ecomweb@127.0.0.1:1/ecomweb").unwrap();
+    assert!(database::ready(&nowhere).await.is_err());
+}
+
+#[tokio::test]
+async fn health_checks_status_and_version() {
+    let checker = HealthChecker::new();
+    let served = checker.version(FRONTEND).await.unwrap();
+    checker.check(FRONTEND, &served).await.unwrap();
+    let wrong = checker
+        .check(FRONTEND, "v999")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(wrong.contains("not v999"), "{wrong}");
+    assert!(checker.check("http://127.0.0.1:1", &served).await.is_err());
+}
