@@ -242,7 +242,6 @@ async fn follow(handle: &WorkflowHandle<Client, DeployWorkflow>, wait: bool) -> 
                 println!("preflight passed; follow the deploy with `deployctl status`");
                 return Ok(0);
             }
-            Phase::AwaitingApproval if printed.gate.is_some() && !wait => return Ok(0),
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     }

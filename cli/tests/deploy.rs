@@ -272,3 +272,39 @@ async fn bad_input_is_refused_before_anything_changes() {
 
     assert_eq!(snapshot().await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approval_by_a_plain_json_signal_as_the_web_ui_sends_it() {
+    let _turn = exclusive();
+    settled_stack().await;
+    let target = other_version().await;
+    let output = deployctl(&["start", "--version", target, "--approve-before-switch"]);
+    assert!(output.status.success(), "{}", text(&output));
+    await_phase(&[Phase::AwaitingApproval]).await;
+
+    // What the Web UI's signal button sends: the signal name and a JSON payload.
+    compose(&[
+        "exec",
+        "-T",
+        "temporal",
+        "/temporal",
+        "workflow",
+        "signal",
+        "--workflow-id",
+        "deploy-local",
+        "--name",
+        "approve",
+        "--input",
+        r#"{"approved_by": "web-ui", "comment": "from the UI"}"#,
+        "--address",
+        "127.0.0.1:7233",
+    ]);
+    let done = await_phase(&[Phase::Completed, Phase::Failed]).await;
+    assert_eq!(done.phase, Phase::Completed as i32, "{done:?}");
+    let approval = done.approval.unwrap();
+    assert_eq!(
+        (approval.approved_by.as_str(), approval.comment.as_str()),
+        ("web-ui", "from the UI")
+    );
+    assert_eq!(served_version().await, target);
+}

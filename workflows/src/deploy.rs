@@ -18,8 +18,9 @@ use deployctl_activities::{
     health::{CheckHealth, HealthActivities},
 };
 use deployctl_proto::v1::{
-    ApproveSignal, Change, Colour, ContainerReplaced, DeployRequest, DeployStatus, Gate, Phase,
-    RejectSignal, Step, StepState, TrafficSwitched, WorkersReplaced, change,
+    ApproveSignal, Change, Colour, ContainerReplaced, ContainerStopped, DeployRequest,
+    DeployStatus, Gate, Phase, RejectSignal, Step, StepState, TrafficSwitched, WorkersReplaced,
+    change,
 };
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{workflow, workflow_methods};
@@ -766,12 +767,11 @@ async fn stop_new_colour(ctx: &WorkflowContext<DeployWorkflow>) {
         )
         .await;
     if stopped.is_ok() {
-        ctx.state_mut(|s| {
-            s.status.changes.push(Change {
-                step: "stop new colour".into(),
-                kind: None,
-            })
-        });
+        record(
+            ctx,
+            "stop new colour",
+            change::Kind::ContainerStopped(ContainerStopped { container }),
+        );
     }
 }
 

@@ -119,6 +119,33 @@ pub async fn project_containers(docker: &Docker) -> Vec<(String, String, String)
         .collect()
 }
 
+/// Container ids by name, for the project: a recreated container gets a new id.
+pub async fn container_ids(docker: &Docker) -> Vec<(String, String)> {
+    let filters = std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![format!("com.docker.compose.project={PROJECT}")],
+    )]);
+    let mut ids: Vec<(String, String)> = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            let name = c.names.unwrap_or_default().join(",");
+            (
+                name.trim_start_matches('/').to_string(),
+                c.id.unwrap_or_default(),
+            )
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// Images of the containers of one Compose service, running or not.
 pub async fn service_images(service: &str) -> Vec<(String, String, bool)> {
     let docker = docker().await;
@@ -200,7 +227,9 @@ pub async fn finished_migrations(pool: &PgPool) -> Vec<String> {
 
 /// Runs the `deployctl` binary under test.
 pub fn deployctl(arguments: &[&str]) -> Output {
+    // From the project directory, as an operator runs it: compose.yaml is found there.
     Command::new(env!("CARGO_BIN_EXE_deployctl"))
+        .current_dir(repository())
         .args(arguments)
         .env("TEMPORAL_ADDRESS", "127.0.0.1:7233")
         .output()
