@@ -90,8 +90,8 @@ pub async fn docker() -> Docker {
         .expect("Docker")
 }
 
-/// (name, image, status) of every container of the project.
-pub async fn project_containers(docker: &Docker) -> Vec<(String, String, String)> {
+/// Every container of the project, running or not.
+async fn list_project(docker: &Docker) -> Vec<bollard::models::ContainerSummary> {
     let filters = std::collections::HashMap::from([(
         "label".to_string(),
         vec![format!("com.docker.compose.project={PROJECT}")],
@@ -104,14 +104,21 @@ pub async fn project_containers(docker: &Docker) -> Vec<(String, String, String)
         }))
         .await
         .unwrap()
+}
+
+fn name_of(summary: &bollard::models::ContainerSummary) -> String {
+    let names = summary.names.clone().unwrap_or_default().join(",");
+    names.trim_start_matches('/').to_string()
+}
+
+/// (name, image, status) of every container of the project.
+pub async fn project_containers(docker: &Docker) -> Vec<(String, String, String)> {
+    list_project(docker)
+        .await
         .into_iter()
         .map(|c| {
             (
-                c.names
-                    .unwrap_or_default()
-                    .join(",")
-                    .trim_start_matches('/')
-                    .to_string(),
+                name_of(&c),
                 c.image.unwrap_or_default(),
                 c.status.unwrap_or_default(),
             )
@@ -119,28 +126,12 @@ pub async fn project_containers(docker: &Docker) -> Vec<(String, String, String)
         .collect()
 }
 
-/// Container ids by name, for the project: a recreated container gets a new id.
+/// Container ids by name: a recreated container gets a new id.
 pub async fn container_ids(docker: &Docker) -> Vec<(String, String)> {
-    let filters = std::collections::HashMap::from([(
-        "label".to_string(),
-        vec![format!("com.docker.compose.project={PROJECT}")],
-    )]);
-    let mut ids: Vec<(String, String)> = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        }))
+    let mut ids: Vec<(String, String)> = list_project(docker)
         .await
-        .unwrap()
         .into_iter()
-        .map(|c| {
-            let name = c.names.unwrap_or_default().join(",");
-            (
-                name.trim_start_matches('/').to_string(),
-                c.id.unwrap_or_default(),
-            )
-        })
+        .map(|c| (name_of(&c), c.id.unwrap_or_default()))
         .collect();
     ids.sort();
     ids
