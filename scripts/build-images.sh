@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds every image compose.yaml names, locally and offline (there is no registry):
 #   - haproxy, postgres, redis, temporal: scripts/build-infra-images.sh (Debian rootfs, scratch);
-#   - ecomweb-api:v1 and :v2, and deployctl-worker:latest: FROM scratch with our static binaries.
+#   - ecomweb-api:v1, :v2 and :broken (a failing migration), and deployctl-worker:latest: FROM scratch with our static binaries.
 # v1 carries the first migration, v2 both: one build of the binary serves every version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,5 +42,12 @@ for count in 1 2; do
   done
   build "ecomweb-api:$version" images/app --build-arg "VERSION=$version" --build-arg "MIGRATIONS=$count"
 done
+
+# ecomweb-api:broken: v2 plus a migration that fails, for the failure tests.
+dir="$context/ecomweb-api_broken"
+mkdir -p "$dir/migrations"
+cp "$bin/ecomweb" "$dir/"
+cp -r "${migrations[@]}" sample-app/broken-migrations/*/ "$dir/migrations/"
+build "ecomweb-api:broken" images/app --build-arg "VERSION=broken" --build-arg "MIGRATIONS=3"
 
 echo "images built in $(( $(date +%s) - started ))s"

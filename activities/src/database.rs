@@ -1,8 +1,10 @@
 //! Postgres, through sqlx: is the database up, and has the new colour finished its migrations?
 //!
 //! The API applies its migrations when it starts and records them, as Prisma does, in
-//! `_prisma_migrations`. A row with no `finished_at` and no `logs` is still running; one with
-//! `logs` but no `finished_at` failed; one with `rolled_back_at` was rolled back.
+//! `_prisma_migrations`, one row per attempt. The latest attempt of each migration decides:
+//! no `finished_at` and no `logs` is still running; `logs` but no `finished_at` failed;
+//! `rolled_back_at` set means an operator resolved it as rolled back (`prisma migrate resolve`),
+//! which is history, not a blocker, and does not count as applied.
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -24,11 +26,11 @@ pub struct MigrationProgress {
 }
 
 impl MigrationProgress {
-    /// Every row finished, none rolled back, none failed, and at least `expected` of them.
+    /// At least `expected` migrations finished (rolled-back ones do not count), and none is
+    /// running or failed.
     pub fn complete(&self, expected: u32) -> bool {
         self.table_exists
             && self.running == 0
-            && self.rolled_back == 0
             && self.failed.is_empty()
             && self.finished >= expected
     }
@@ -62,9 +64,9 @@ pub async fn migration_progress(pool: &PgPool) -> anyhow::Result<MigrationProgre
         return Ok(MigrationProgress::default());
     }
     let rows = sqlx::query(
-        "SELECT migration_name, logs, finished_at IS NOT NULL AS finished, \
-                rolled_back_at IS NOT NULL AS rolled_back \
-         FROM _prisma_migrations ORDER BY started_at",
+        "SELECT DISTINCT ON (migration_name) migration_name, logs, \
+                finished_at IS NOT NULL AS finished, rolled_back_at IS NOT NULL AS rolled_back \
+         FROM _prisma_migrations ORDER BY migration_name, started_at DESC",
     )
     .fetch_all(pool)
     .await
@@ -149,11 +151,17 @@ mod tests {
             ..progress.clone()
         };
         assert!(!running.complete(2));
+        let failed = MigrationProgress {
+            failed: vec![("0003".into(), "syntax error".into())],
+            ..progress.clone()
+        };
+        assert!(!failed.complete(2));
+        // A migration resolved as rolled back is history: it neither counts nor blocks.
         let rolled_back = MigrationProgress {
             rolled_back: 1,
             ..progress.clone()
         };
-        assert!(!rolled_back.complete(2));
+        assert!(rolled_back.complete(2));
         assert!(!MigrationProgress::default().complete(0));
     }
 }

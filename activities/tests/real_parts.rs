@@ -229,7 +229,12 @@ async fn database_reads_prisma_migrations_as_prisma_writes_them() {
            applied_steps_count INTEGER NOT NULL DEFAULT 0);
          INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name) VALUES ('a', 'x', now(), '0001_init');
          INSERT INTO _prisma_migrations (id, checksum, migration_name) VALUES ('b', 'x', '0002_running');
-         INSERT INTO _prisma_migrations (id, checksum, migration_name, logs) VALUES ('c', 'x', '0003_broken', 'syntax error');",
+         INSERT INTO _prisma_migrations (id, checksum, migration_name, logs) VALUES ('c', 'x', '0003_broken', 'syntax error');
+         INSERT INTO _prisma_migrations (id, checksum, migration_name, logs, rolled_back_at, started_at) \
+           VALUES ('d', 'x', '0004_retried', 'deadlock', now(), now() - interval '1 minute');
+         INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name) VALUES ('e', 'x', now(), '0004_retried');
+         INSERT INTO _prisma_migrations (id, checksum, migration_name, logs, rolled_back_at) \
+           VALUES ('f', 'x', '0005_abandoned', 'bad', now());",
     )
     .execute(&scratch)
     .await
@@ -240,8 +245,10 @@ async fn database_reads_prisma_migrations_as_prisma_writes_them() {
         .execute(&admin)
         .await
         .unwrap();
-    assert_eq!(progress.finished, 1);
+    // The latest attempt of each migration decides: 0004 failed once, then finished.
+    assert_eq!(progress.finished, 2);
     assert_eq!(progress.running, 1);
+    assert_eq!(progress.rolled_back, 1);
     assert_eq!(
         progress.failed,
         [("0003_broken".to_string(), "syntax error".to_string())]

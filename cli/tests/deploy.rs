@@ -308,3 +308,44 @@ async fn approval_by_a_plain_json_signal_as_the_web_ui_sends_it() {
     );
     assert_eq!(served_version().await, target);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_migration_stops_the_deploy_with_traffic_on_the_live_colour() {
+    let _turn = exclusive();
+    settled_stack().await;
+    let served_before = served_version().await;
+    let live_before = live_servers().await;
+
+    let output = deploy("broken").await;
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("migration 0003_broken failed"),
+        "{}",
+        text(&output)
+    );
+    let status = status();
+    assert_eq!(status.phase, Phase::Failed as i32);
+    let new_colour = if status.target_colour == Colour::Green as i32 {
+        "ecomweb_api_green"
+    } else {
+        "ecomweb_api_blue"
+    };
+    assert_eq!(
+        temporal_status("deploy-local"),
+        "WORKFLOW_EXECUTION_STATUS_FAILED"
+    );
+    // Traffic never moved, and the broken colour was stopped.
+    assert_eq!(live_servers().await, live_before);
+    assert_eq!(served_version().await, served_before);
+    let (_, running) = container_image(new_colour).await.unwrap();
+    assert!(!running, "{new_colour} still runs after the failed deploy");
+
+    // The operator resolves it as Prisma would (`migrate resolve --rolled-back`); deploys go on.
+    let pool = database().await;
+    sqlx::query("UPDATE _prisma_migrations SET rolled_back_at = now() WHERE finished_at IS NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let output = deploy(other_version().await).await;
+    assert!(output.status.success(), "{}", text(&output));
+}
