@@ -43,8 +43,13 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct DeployWorkflow {
     status: DeployStatus,
     environment: deployctl_proto::v1::Environment,
-    approval: Option<ApproveSignal>,
-    rejection: Option<RejectSignal>,
+}
+
+impl DeployWorkflow {
+    /// The gate has its answer: approved or rejected, whichever came first.
+    fn decided(&self) -> bool {
+        self.status.approval.is_some() || self.status.rejection.is_some()
+    }
 }
 
 /// What preflight learnt, which every later step uses.
@@ -127,18 +132,16 @@ impl DeployWorkflow {
     /// Lets a deploy held at the approval gate switch traffic.
     #[signal]
     pub fn approve(&mut self, _ctx: &mut SyncWorkflowContext<Self>, signal: ApproveSignal) {
-        if self.approval.is_none() && self.rejection.is_none() {
-            self.status.approval = Some(signal.clone());
-            self.approval = Some(signal);
+        if !self.decided() {
+            self.status.approval = Some(signal);
         }
     }
 
     /// Stops a deploy held at the approval gate; traffic stays on the live colour.
     #[signal]
     pub fn reject(&mut self, _ctx: &mut SyncWorkflowContext<Self>, signal: RejectSignal) {
-        if self.approval.is_none() && self.rejection.is_none() {
-            self.status.rejection = Some(signal.clone());
-            self.rejection = Some(signal);
+        if !self.decided() {
+            self.status.rejection = Some(signal);
         }
     }
 
@@ -301,14 +304,14 @@ async fn approval(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) -> StepRes
         ctx.set_current_details(format!(
             "**Waiting for approval** to switch traffic to {target}. Send the `approve` or `reject` signal, or run `deployctl approve`."
         ));
-        ctx.wait_condition(|s| s.approval.is_some() || s.rejection.is_some())
+        ctx.wait_condition(|s| s.decided())
             .await
             .map_err(|_| Stop::Failed("cancelled while waiting for approval".into()))?;
         ctx.state_mut(|s| {
             s.status.gate = None;
             s.status.phase = Phase::Running as i32;
         });
-        if ctx.state(|s| s.rejection.is_some()) {
+        if ctx.state(|s| s.status.rejection.is_some()) {
             return Err(Stop::Rejected);
         }
         Ok(())
@@ -681,7 +684,7 @@ async fn finish(
         }
         Err(Stop::Rejected) => {
             stop_new_colour(ctx).await;
-            let reason = ctx.state(|s| s.rejection.clone().unwrap_or_default());
+            let reason = ctx.state(|s| s.status.rejection.clone().unwrap_or_default());
             ctx.state_mut(|s| s.status.phase = Phase::Rejected as i32);
             ctx.set_current_details(format!(
                 "**Rejected** by {}: {}. Traffic stayed on the live colour.",
