@@ -11,7 +11,9 @@ scripts/build-infra-images.sh
 
 
 echo "== building the static binaries"
-cargo build --workspace --bins
+# The failpoints feature compiles crash points in (inactive unless FAILPOINTS names one); the
+# fault tests use them. scripts/test.sh builds with the same features, so nothing rebuilds.
+cargo build --workspace --bins --features deployctl-worker/failpoints
 bin=target/x86_64-unknown-linux-gnu/debug
 context=target/images
 rm -rf "$context" && mkdir -p "$context"
@@ -49,5 +51,13 @@ mkdir -p "$dir/migrations"
 cp "$bin/ecomweb" "$dir/"
 cp -r "${migrations[@]}" sample-app/broken-migrations/*/ "$dir/migrations/"
 build "ecomweb-api:broken" images/app --build-arg "VERSION=broken" --build-arg "MIGRATIONS=3"
+
+# ecomweb-api:flaky: v2's schema, but every 3rd page answers 500 (health is fine): a bad release
+# that only the bake's watch on HAProxy's 5xx counters catches.
+dir="$context/ecomweb-api_flaky"
+mkdir -p "$dir/migrations"
+cp "$bin/ecomweb" "$dir/"
+cp -r "${migrations[@]}" "$dir/migrations/"
+build "ecomweb-api:flaky" images/app --build-arg "VERSION=flaky" --build-arg "MIGRATIONS=2" --build-arg "FAIL_EVERY=3"
 
 echo "images built in $(( $(date +%s) - started ))s"

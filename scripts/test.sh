@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
 scripts/up.sh
-cargo test --workspace -- --nocapture
+cargo test --workspace --features deployctl-worker/failpoints -- --nocapture
 echo "test command took $(( $(date +%s) - started ))s"

@@ -267,6 +267,71 @@ pub struct SwitchTraffic {
     pub to_address: Option<String>,
     pub to_port: u16,
     pub timeout_seconds: u64,
+    /// Leave the old server in `drain` (checks running, no new requests) instead of
+    /// maintenance, so that rolling back during the bake is one `ready` away.
+    #[serde(default)]
+    pub keep_old_warm: bool,
+}
+
+/// HAProxy's own counters for one server (`show stat`), which the bake watches.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ServerCounters {
+    /// HTTP responses of every class.
+    pub responses: u64,
+    pub responses_5xx: u64,
+    /// Failed health checks.
+    pub check_failures: u64,
+    /// UP, DOWN, DRAIN, MAINT, ...
+    pub status: String,
+}
+
+/// Reads one server's counters from `show stat <backend> -1 -1`, columns found by name.
+pub fn parse_server_counters(csv: &str, server: &str) -> anyhow::Result<ServerCounters> {
+    let header = csv
+        .lines()
+        .next()
+        .context("empty `show stat` answer")?
+        .trim_start_matches("# ");
+    let columns: Vec<&str> = header.split(',').collect();
+    let column = |name: &str| columns.iter().position(|c| *c == name);
+    let name_column = column("svname").context("`show stat` has no svname column")?;
+    for line in csv.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.get(name_column) != Some(&server) {
+            continue;
+        }
+        let number = |name: &str| -> u64 {
+            column(name)
+                .and_then(|i| fields.get(i))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let classes = [
+            "hrsp_1xx",
+            "hrsp_2xx",
+            "hrsp_3xx",
+            "hrsp_4xx",
+            "hrsp_5xx",
+            "hrsp_other",
+        ];
+        return Ok(ServerCounters {
+            responses: classes.iter().map(|c| number(c)).sum(),
+            responses_5xx: number("hrsp_5xx"),
+            check_failures: number("chkfail"),
+            status: column("status")
+                .and_then(|i| fields.get(i))
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        });
+    }
+    bail!("server {server} not found in `show stat`")
+}
+
+/// Input of `read_counters` and `retire_server`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ServerRef {
+    pub backend: String,
+    pub server: String,
 }
 
 /// A server's state as the workflow sees it.
@@ -331,6 +396,14 @@ impl Haproxy {
         if target.carries_traffic() {
             return Ok(());
         }
+        // Kept warm in `drain` (the bake's old colour): its checks are live and fully up, so
+        // it can take traffic at once. This is what makes a rollback instant.
+        let warm = target.draining()
+            && !target.in_maintenance()
+            && target.checks_fully_up(self.check_rise, self.check_fall);
+        if warm && input.to_address.is_none() {
+            return self.make_ready(backend, to).await;
+        }
         if let Some(address) = &input.to_address {
             self.set_address(backend, to, address, input.to_port)
                 .await
@@ -353,6 +426,10 @@ impl Haproxy {
                 .then_some(()))
         })
         .await?;
+        self.make_ready(backend, to).await
+    }
+
+    async fn make_ready(&self, backend: &str, to: &str) -> Result<(), ActivityError> {
         self.set_state(backend, to, "ready")
             .await
             .map_err(crate::failure)?;
@@ -374,7 +451,7 @@ impl Haproxy {
     ) -> Result<(), ActivityError> {
         let backend = input.backend.as_str();
         let old = self.server(backend, from).await.map_err(crate::failure)?;
-        if old.in_maintenance() {
+        if old.in_maintenance() || (input.keep_old_warm && old.draining()) {
             return Ok(());
         }
         self.set_state(backend, from, "drain")
@@ -390,6 +467,10 @@ impl Haproxy {
         if drained.is_err() {
             tracing::warn!(backend, from, "sessions left after the drain window");
         }
+        if input.keep_old_warm {
+            return Ok(());
+        }
+        crate::crash_point("switch-before-maint");
         self.set_state(backend, from, "maint")
             .await
             .map_err(crate::failure)
@@ -430,6 +511,50 @@ impl HaproxyActivities {
             .await
             .map_err(crate::failure)?;
         Ok(servers.iter().map(ServerView::from).collect())
+    }
+
+    /// HAProxy's counters for one server: responses, 5xx, failed checks, status.
+    #[activity]
+    pub async fn read_counters(
+        self: std::sync::Arc<Self>,
+        _ctx: ActivityContext,
+        input: ServerRef,
+    ) -> Result<ServerCounters, ActivityError> {
+        let read = async {
+            let csv = self
+                .haproxy
+                .command(&format!("show stat {} -1 -1", input.backend))
+                .await?;
+            parse_server_counters(&csv, &input.server)
+        };
+        read.await.map_err(crate::failure)
+    }
+
+    /// Takes a server that carries no traffic out of rotation for good (maintenance), and
+    /// saves the state. Refuses to touch a server that carries traffic.
+    #[activity]
+    pub async fn retire_server(
+        self: std::sync::Arc<Self>,
+        _ctx: ActivityContext,
+        input: ServerRef,
+    ) -> Result<(), ActivityError> {
+        let retire = async {
+            let server = self.haproxy.server(&input.backend, &input.server).await?;
+            if server.carries_traffic() {
+                return Err(crate::Permanent::Refused(format!(
+                    "{}/{} carries traffic: it is not retired",
+                    input.backend, input.server
+                ))
+                .into());
+            }
+            if !server.in_maintenance() {
+                self.haproxy
+                    .set_state(&input.backend, &input.server, "maint")
+                    .await?;
+            }
+            self.haproxy.save_state().await
+        };
+        retire.await.map_err(crate::failure)
     }
 
     /// Moves traffic from the old colour to the new one without dropping a request.
@@ -510,6 +635,25 @@ mod tests {
         assert_eq!(parse_current_sessions(csv, "blue").unwrap(), 7);
         assert_eq!(parse_current_sessions(csv, "green").unwrap(), 0);
         assert!(parse_current_sessions(csv, "red").is_err());
+    }
+
+    #[test]
+    fn reads_a_servers_counters_by_header_name() {
+        let csv = "# pxname,svname,scur,chkfail,status,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other\n\
+                   api,blue,0,0,DRAIN,0,100,0,2,0,0\n\
+                   api,green,3,1,UP,0,90,0,0,10,0\n";
+        let green = parse_server_counters(csv, "green").unwrap();
+        assert_eq!(
+            green,
+            ServerCounters {
+                responses: 100,
+                responses_5xx: 10,
+                check_failures: 1,
+                status: "UP".into()
+            }
+        );
+        assert_eq!(parse_server_counters(csv, "blue").unwrap().responses, 102);
+        assert!(parse_server_counters(csv, "red").is_err());
     }
 
     #[test]

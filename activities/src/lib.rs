@@ -132,3 +132,45 @@ where
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// Runs one effect to its end, heartbeating every second meanwhile, so a worker killed in the
+/// middle is noticed within the heartbeat timeout. The effect is not cut short on cancel: a
+/// half-made Docker call helps nobody, and every effect here is short and idempotent.
+pub async fn beating<T>(
+    ctx: &impl Heartbeat,
+    what: &str,
+    effect: impl Future<Output = anyhow::Result<T>>,
+) -> Result<T, ActivityError> {
+    let mut effect = std::pin::pin!(effect);
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            outcome = &mut effect => return outcome.map_err(failure),
+            _ = ticks.tick() => ctx.beat(what.to_string()).await,
+        }
+    }
+}
+
+/// A failpoint between two effects: with the `failpoints` feature, and `FAILPOINTS` naming
+/// it (`replace-after-rename=return`), the worker process dies right here, as a `kill -9`
+/// would kill it. It fires once per container: a marker in `/tmp` survives the restart, so
+/// the restarted worker goes on and the test sees the retry. Without the feature it is nothing.
+pub fn crash_point(name: &str) {
+    #[cfg(feature = "failpoints")]
+    if fail::eval(name, |_| ()).is_some() {
+        let marker = std::path::Path::new("/tmp").join(format!("crashed-at-{name}"));
+        if !marker.exists() {
+            let _ = std::fs::write(&marker, name);
+            eprintln!("failpoint {name}: the worker dies here");
+            std::process::abort();
+        }
+    }
+    #[cfg(not(feature = "failpoints"))]
+    let _ = name;
+}
+
+/// Reads `FAILPOINTS` once at worker start (with the `failpoints` feature only).
+pub fn setup_failpoints() {
+    #[cfg(feature = "failpoints")]
+    std::mem::forget(fail::FailScenario::setup());
+}

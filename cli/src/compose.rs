@@ -5,12 +5,13 @@ use std::{collections::HashMap, path::Path, process::Command};
 
 use anyhow::{Context, bail};
 
-/// `config --hash '*'` with every image variable naming `image`. A missing compose file
-/// gives no hashes: deploys work without Compose, they just cannot keep it in step.
+/// `config --hash '*'` with every image variable naming `image`, or, with `None`, as the env
+/// file has them now (what a rollback puts back). A missing compose file gives no hashes:
+/// deploys work without Compose, they just cannot keep it in step.
 pub fn config_hashes(
     file: &Path,
     variables: &[String],
-    image: &str,
+    image: Option<&str>,
 ) -> anyhow::Result<HashMap<String, String>> {
     if !file.exists() {
         return Ok(HashMap::new());
@@ -35,7 +36,10 @@ pub fn config_hashes(
         .arg(file_name)
         .args(["config", "--hash", "*"]);
     for variable in variables {
-        command.env(variable, image);
+        match image {
+            Some(image) => command.env(variable, image),
+            None => command.env_remove(variable),
+        };
     }
     let output = command.output().context("running the compose tool")?;
     if !output.status.success() {

@@ -14,12 +14,14 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use deployctl_proto::v1::{
-    ApproveSignal, DeployRequest, DeployStatus, Phase, RejectSignal, StepState,
+    ApproveSignal, BakeOptions, DeployRequest, DeployStatus, GateExpiry, Phase, RejectSignal,
+    RollbackRequest, StepState,
 };
 use deployctl_workflows::{DEPLOY_TASK_QUEUE, DeployWorkflow, plan::PREFLIGHT};
 use temporalio_client::{
-    Client, WorkflowHandle, WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
-    errors::WorkflowStartError,
+    Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowHandle,
+    WorkflowQueryOptions, WorkflowStartOptions,
+    errors::{WorkflowStartError, WorkflowUpdateError},
 };
 
 #[derive(Parser)]
@@ -56,14 +58,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Deploy a version: start the idle colour on it, switch traffic, roll cron and workers.
+    /// Deploy a version: start the idle colour on it, switch traffic, roll cron and workers,
+    /// bake, then update the old colour.
     Start {
         /// The image tag to deploy, e.g. v2.0.0.
         #[arg(long)]
         version: String,
-        /// Hold the deploy before the traffic switch until `deployctl approve`.
-        #[arg(long)]
-        approve_before_switch: bool,
+        #[command(flatten)]
+        options: DeployOptions,
         /// Follow the deploy until it ends; exit non-zero if it did not complete.
         #[arg(long)]
         wait: bool,
@@ -88,12 +90,67 @@ enum Command {
         #[arg(long, env = "USER", default_value = "someone")]
         by: String,
     },
+    /// During the bake: traffic back to the old colour at once, then cron and workers. After
+    /// it: deploy the previous version (or `--to VERSION`) through the normal workflow.
+    Rollback {
+        #[arg(long, default_value = "rollback requested")]
+        reason: String,
+        /// Deploy this version instead of the previous one (only after the bake).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, env = "USER", default_value = "someone")]
+        by: String,
+        #[command(flatten)]
+        options: DeployOptions,
+        /// Follow until the rollback ends.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Stop a running deploy at any step and return the stack to the last good state.
+    Abort {
+        #[arg(long)]
+        reason: String,
+        /// Follow until compensation has finished.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
-/// Exit codes: 0 done, 1 the deploy failed, 2 refused or unusable input, 3 rejected at the gate.
+#[derive(clap::Args, Clone)]
+struct DeployOptions {
+    /// Hold the deploy before the traffic switch until `deployctl approve`.
+    #[arg(long)]
+    approve_before_switch: bool,
+    /// The approval gate's deadline in seconds (0: none).
+    #[arg(long, env = "DEPLOYCTL_APPROVAL_TIMEOUT", default_value_t = 3600)]
+    approval_timeout: u32,
+    /// What the gate does at its deadline.
+    #[arg(long, value_enum, default_value_t = Expiry::Reject)]
+    on_approval_timeout: Expiry,
+    /// Seconds the old colour stays warm after the switch, with the new one watched.
+    #[arg(long, env = "DEPLOYCTL_BAKE_SECONDS", default_value_t = 5)]
+    bake_seconds: u32,
+    /// Roll back by itself when more than this share of the new colour's answers are 5xx.
+    #[arg(long, default_value_t = 0.05)]
+    bake_max_5xx_ratio: f64,
+    /// ...and at least this many 5xx were seen.
+    #[arg(long, default_value_t = 3)]
+    bake_min_5xx: u32,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum Expiry {
+    Reject,
+    Proceed,
+}
+
+/// Exit codes: 0 done; 1 the deploy failed; 2 refused before any change (or unusable input);
+/// 3 rejected at the gate; 4 rolled back; 5 aborted.
 const FAILED: u8 = 1;
 const REFUSED: u8 = 2;
 const REJECTED: u8 = 3;
+const ROLLED_BACK: u8 = 4;
+const ABORTED: u8 = 5;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -113,7 +170,11 @@ fn workflow_id(environment: &str) -> String {
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
     let environment = config::environment(cli.config.as_deref(), &cli.environment)?;
-    if let Command::Start { version, .. } = &cli.command {
+    if let Command::Start { version, .. }
+    | Command::Rollback {
+        to: Some(version), ..
+    } = &cli.command
+    {
         config::check_version(version)?;
     }
     let client = deployctl_worker::connect(&cli.temporal, Duration::from_secs(5)).await?;
@@ -121,23 +182,10 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Start {
             version,
-            approve_before_switch,
+            options,
             wait,
         } => {
-            let image = format!("{}:{version}", environment.image_repository);
-            let compose_config_hashes =
-                compose::config_hashes(&cli.compose_file, &environment.image_variables, &image)
-                    .unwrap_or_else(|error| {
-                        eprintln!("note: Compose will not see the deploy as up to date: {error:#}");
-                        Default::default()
-                    });
-            let request = DeployRequest {
-                environment: Some(environment),
-                version,
-                approve_before_switch,
-                requested_by: std::env::var("USER").unwrap_or_else(|_| "deployctl".into()),
-                compose_config_hashes,
-            };
+            let request = deploy_request(&cli.compose_file, environment, version, options);
             start(&client, request, wait).await
         }
         Command::Status { json } => {
@@ -150,35 +198,158 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Approve { comment, by } => {
-            require_gate(&handle).await?;
-            handle
-                .signal(
-                    DeployWorkflow::approve,
-                    ApproveSignal {
-                        approved_by: by,
-                        comment,
-                    },
-                    WorkflowSignalOptions::default(),
-                )
-                .await?;
-            println!("approved: the deploy switches traffic now");
+            let input = ApproveSignal {
+                approved_by: by,
+                comment,
+            };
+            let answer = handle
+                .execute_update(DeployWorkflow::approve, input, update_options())
+                .await
+                .map_err(refused)?;
+            println!("{}", answer.message);
             Ok(0)
         }
         Command::Reject { reason, by } => {
-            require_gate(&handle).await?;
-            handle
-                .signal(
-                    DeployWorkflow::reject,
-                    RejectSignal {
-                        rejected_by: by,
-                        reason,
-                    },
-                    WorkflowSignalOptions::default(),
-                )
-                .await?;
-            println!("rejected: traffic stays on the live colour; the new colour is stopped");
+            let input = RejectSignal {
+                rejected_by: by,
+                reason,
+            };
+            let answer = handle
+                .execute_update(DeployWorkflow::reject, input, update_options())
+                .await
+                .map_err(refused)?;
+            println!("{}", answer.message);
             Ok(0)
         }
+        Command::Rollback {
+            reason,
+            to,
+            by,
+            options,
+            wait,
+        } => {
+            let status = query(&handle).await?;
+            if status.phase == Phase::Baking as i32 && to.is_none() {
+                let asked = std::time::Instant::now();
+                let answer = handle
+                    .execute_update(
+                        DeployWorkflow::rollback,
+                        RollbackRequest {
+                            requested_by: by,
+                            reason,
+                        },
+                        update_options(),
+                    )
+                    .await
+                    .map_err(refused)?;
+                println!(
+                    "{} (accepted in {} ms)",
+                    answer.message,
+                    asked.elapsed().as_millis()
+                );
+                return follow(&handle, wait, true).await;
+            }
+            if is_running(status.phase) {
+                anyhow::bail!(
+                    "the deploy of {} is {}: a rollback by traffic flip needs it baking; \
+                     use `deployctl abort --reason ...` to stop it and return to the last good state",
+                    status.version,
+                    output::phase_name(status.phase)
+                );
+            }
+            let version = match to {
+                Some(version) => version,
+                None => previous_version(&status)?,
+            };
+            println!("rolling back to {version} through a normal deploy");
+            let request = deploy_request(&cli.compose_file, environment, version, options);
+            start(&client, request, wait).await
+        }
+        Command::Abort { reason, wait } => {
+            let status = query(&handle).await?;
+            if !is_running(status.phase) {
+                anyhow::bail!(
+                    "the last deploy ({}) is {}: there is nothing to abort",
+                    status.version,
+                    output::phase_name(status.phase)
+                );
+            }
+            handle
+                .cancel(WorkflowCancelOptions::builder().reason(reason).build())
+                .await
+                .context("asking Temporal to cancel the deploy")?;
+            println!(
+                "abort requested: the deploy stops and returns the stack to the last good state"
+            );
+            follow(&handle, wait, true).await
+        }
+    }
+}
+
+fn deploy_request(
+    compose_file: &std::path::Path,
+    environment: deployctl_proto::v1::Environment,
+    version: String,
+    options: DeployOptions,
+) -> DeployRequest {
+    let image = format!("{}:{version}", environment.image_repository);
+    let hashes = |image: Option<&str>| {
+        compose::config_hashes(compose_file, &environment.image_variables, image).unwrap_or_else(
+            |error| {
+                eprintln!("note: Compose will not see the deploy as up to date: {error:#}");
+                Default::default()
+            },
+        )
+    };
+    DeployRequest {
+        compose_config_hashes: hashes(Some(&image)),
+        previous_config_hashes: hashes(None),
+        version,
+        approve_before_switch: options.approve_before_switch,
+        requested_by: std::env::var("USER").unwrap_or_else(|_| "deployctl".into()),
+        approval_timeout_seconds: options.approval_timeout,
+        approval_expiry: match options.on_approval_timeout {
+            Expiry::Reject => GateExpiry::Reject,
+            Expiry::Proceed => GateExpiry::Proceed,
+        } as i32,
+        bake: Some(BakeOptions {
+            seconds: options.bake_seconds,
+            max_5xx_ratio: options.bake_max_5xx_ratio,
+            min_5xx: options.bake_min_5xx,
+        }),
+        environment: Some(environment),
+    }
+}
+
+fn is_running(phase: i32) -> bool {
+    matches!(
+        Phase::try_from(phase).unwrap_or_default(),
+        Phase::Running | Phase::AwaitingApproval | Phase::Baking | Phase::RollingBack
+    )
+}
+
+/// The version the live colour ran before the last deploy.
+fn previous_version(status: &DeployStatus) -> anyhow::Result<String> {
+    status
+        .previous_image
+        .rsplit_once(':')
+        .map(|(_, tag)| tag.to_string())
+        .filter(|tag| !tag.is_empty())
+        .context("the last deploy recorded no previous version: name one with --to VERSION")
+}
+
+fn update_options() -> WorkflowExecuteUpdateOptions {
+    WorkflowExecuteUpdateOptions::default()
+}
+
+/// An update the workflow refused: its validator's words, which say why.
+fn refused(error: WorkflowUpdateError) -> anyhow::Error {
+    match error {
+        WorkflowUpdateError::Failed(failure) => anyhow::anyhow!("refused: {}", failure.message),
+        WorkflowUpdateError::NotFound(_) => {
+            anyhow::anyhow!("no deploy has run in this environment yet")
+        }
+        other => anyhow::Error::new(other).context("sending the update"),
     }
 }
 
@@ -195,12 +366,21 @@ async fn start(client: &Client, request: DeployRequest, wait: bool) -> anyhow::R
         Err(WorkflowStartError::AlreadyStarted { .. }) => {
             let running = client.get_workflow_handle::<DeployWorkflow>(id.clone());
             let status = query(&running).await.unwrap_or_default();
+            let step = status
+                .steps
+                .iter()
+                .find(|s| s.state == StepState::Running as i32)
+                .map(|s| s.name.as_str())
+                .unwrap_or("starting");
             anyhow::bail!(
-                "a deploy to {} is already running (version {}, {}): follow it with `deployctl status`, \
-                 or approve/reject it if it waits at the gate",
+                "a deploy to {} is already running: version {} ({}, step {step}), started by {} at {}. \
+                 Follow it with `deployctl status`, approve or reject it at its gate, or stop it \
+                 with `deployctl abort --reason ...`",
                 environment.name,
                 status.version,
-                output::phase_name(status.phase)
+                output::phase_name(status.phase),
+                status.requested_by,
+                status.started_at,
             );
         }
         Err(error) => return Err(error).context("starting the deploy workflow"),
@@ -210,11 +390,21 @@ async fn start(client: &Client, request: DeployRequest, wait: bool) -> anyhow::R
         environment.name
     );
     println!("Web UI: http://127.0.0.1:8233/namespaces/default/workflows/{id}");
-    follow(&client.get_workflow_handle::<DeployWorkflow>(id), wait).await
+    follow(
+        &client.get_workflow_handle::<DeployWorkflow>(id),
+        wait,
+        false,
+    )
+    .await
 }
 
-/// Prints each step as it changes. Without `wait`, stops once preflight has passed.
-async fn follow(handle: &WorkflowHandle<Client, DeployWorkflow>, wait: bool) -> anyhow::Result<u8> {
+/// Prints each step as it changes. Without `wait`, stops once preflight has passed (or, for
+/// `already_started`, at once).
+async fn follow(
+    handle: &WorkflowHandle<Client, DeployWorkflow>,
+    wait: bool,
+    already_started: bool,
+) -> anyhow::Result<u8> {
     let mut printed = DeployStatus::default();
     loop {
         let status = query(handle).await?;
@@ -223,26 +413,34 @@ async fn follow(handle: &WorkflowHandle<Client, DeployWorkflow>, wait: bool) -> 
         }
         printed = status.clone();
         let phase = Phase::try_from(status.phase).unwrap_or_default();
-        let preflight_done = status
-            .steps
-            .iter()
-            .any(|s| s.name == PREFLIGHT && s.state == StepState::Done as i32);
+        let preflight_done = already_started
+            || status
+                .steps
+                .iter()
+                .any(|s| s.name == PREFLIGHT && s.state == StepState::Done as i32);
         match phase {
             Phase::Completed => return Ok(0),
             Phase::Rejected => return Ok(REJECTED),
+            Phase::RolledBack => return Ok(ROLLED_BACK),
+            Phase::Aborted => return Ok(ABORTED),
             Phase::Failed if !preflight_done => {
                 eprintln!("error: refused before any change: {}", status.error);
                 return Ok(REFUSED);
             }
             Phase::Failed => {
-                eprintln!("error: the deploy failed: {}", status.error);
+                eprintln!(
+                    "error: the deploy failed at {}: {}",
+                    status.failed_step, status.error
+                );
                 return Ok(FAILED);
             }
             _ if !wait && preflight_done => {
-                println!("preflight passed; follow the deploy with `deployctl status`");
+                if !already_started {
+                    println!("preflight passed; follow the deploy with `deployctl status`");
+                }
                 return Ok(0);
             }
-            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+            _ => tokio::time::sleep(Duration::from_millis(300)).await,
         }
     }
 }
@@ -257,16 +455,4 @@ async fn query(handle: &WorkflowHandle<Client, DeployWorkflow>) -> anyhow::Resul
             }
             other => anyhow::Error::new(other).context("querying the deploy's status"),
         })
-}
-
-async fn require_gate(handle: &WorkflowHandle<Client, DeployWorkflow>) -> anyhow::Result<()> {
-    let status = query(handle).await?;
-    if status.phase != Phase::AwaitingApproval as i32 && status.phase != Phase::Running as i32 {
-        anyhow::bail!(
-            "the last deploy ({}) is {}, so there is nothing to approve or reject",
-            status.version,
-            output::phase_name(status.phase)
-        );
-    }
-    Ok(())
 }

@@ -2,16 +2,7 @@
 
 use deployctl_proto::v1::{Colour, DeployStatus, Phase, Step, StepState};
 
-pub fn phase_name(phase: i32) -> &'static str {
-    match Phase::try_from(phase).unwrap_or_default() {
-        Phase::Unspecified => "unknown",
-        Phase::Running => "running",
-        Phase::AwaitingApproval => "awaiting approval",
-        Phase::Completed => "completed",
-        Phase::Rejected => "rejected",
-        Phase::Failed => "failed",
-    }
-}
+pub use deployctl_workflows::plan::phase_name;
 
 fn colour_name(colour: i32) -> &'static str {
     match Colour::try_from(colour).unwrap_or_default() {
@@ -61,11 +52,31 @@ pub fn changes(before: &DeployStatus, after: &DeployStatus) -> Vec<String> {
             lines.push(step_line(step));
         }
     }
-    if after.gate.is_some() && before.gate.is_none() {
-        lines.push(
-            "  ⏸ waiting for approval: run `deployctl approve` or `deployctl reject --reason ...`"
-                .into(),
-        );
+    if let (Some(gate), None) = (&after.gate, &before.gate) {
+        let deadline = if gate.deadline.is_empty() {
+            String::new()
+        } else {
+            format!(" (deadline {})", gate.deadline)
+        };
+        lines.push(format!(
+            "  ⏸ waiting for approval{deadline}: run `deployctl approve` or `deployctl reject --reason ...`"
+        ));
+    }
+    if !after.bake_until.is_empty() && before.bake_until.is_empty() {
+        lines.push(format!(
+            "  ⏳ baking until {}: `deployctl rollback` returns traffic to the old colour at once",
+            after.bake_until
+        ));
+    }
+    for line in after.compensation.iter().skip(before.compensation.len()) {
+        lines.push(format!("  ↩ {line}"));
+    }
+    for line in after
+        .refused_inputs
+        .iter()
+        .skip(before.refused_inputs.len())
+    {
+        lines.push(format!("  ! {line}"));
     }
     if after.phase != before.phase && after.phase != Phase::Running as i32 {
         lines.push(format!(
@@ -79,11 +90,13 @@ pub fn changes(before: &DeployStatus, after: &DeployStatus) -> Vec<String> {
 
 pub fn render(status: &DeployStatus) -> String {
     let mut text = format!(
-        "deploy of {} to {} ({}): {}\nlive colour before: {}, target colour: {}\n",
+        "deploy of {} to {} ({}): {}\nstarted by {} at {}\nlive colour before: {}, target colour: {}\n",
         status.version,
         status.environment,
         status.image,
         phase_name(status.phase),
+        status.requested_by,
+        status.started_at,
         colour_name(status.live_colour),
         colour_name(status.target_colour),
     );
@@ -109,8 +122,17 @@ pub fn render(status: &DeployStatus) -> String {
             rejection.rejected_by, rejection.reason
         ));
     }
+    if !status.failed_step.is_empty() {
+        text.push_str(&format!("stopped at step: {}\n", status.failed_step));
+    }
     if !status.error.is_empty() {
         text.push_str(&format!("error: {}\n", status.error));
+    }
+    for line in &status.compensation {
+        text.push_str(&format!("compensation: {line}\n"));
+    }
+    for line in &status.refused_inputs {
+        text.push_str(&format!("refused input: {line}\n"));
     }
     text
 }

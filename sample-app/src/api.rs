@@ -1,7 +1,11 @@
 //! The `api` role: migrations first, then HTTP. Shuts down gracefully on SIGTERM, so
 //! in-flight requests finish.
 
-use std::{path::Path, process::ExitCode};
+use std::{
+    path::Path,
+    process::ExitCode,
+    sync::atomic::{AtomicU64, Ordering},
+};
 
 use axum::{Router, extract::State, http::StatusCode, routing::get};
 use sqlx::PgPool;
@@ -13,16 +17,7 @@ pub async fn run(port: u16, migrations: &Path, ready_file: &Path) -> anyhow::Res
     let app = Router::new()
         .route("/health", get(health))
         .route("/version", get(|| async { crate::version() }))
-        .route(
-            "/",
-            get(|| async {
-                format!(
-                    "ecomweb {} on {}\n",
-                    crate::version(),
-                    crate::container_id()
-                )
-            }),
-        )
+        .route("/", get(home))
         .with_state(pool);
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
     std::fs::write(ready_file, format!("api {port}"))?;
@@ -31,6 +26,27 @@ pub async fn run(port: u16, migrations: &Path, ready_file: &Path) -> anyhow::Res
         .with_graceful_shutdown(deployctl_worker::wait_for_termination())
         .await?;
     Ok(())
+}
+
+/// A bad release, on purpose: with `FAIL_EVERY=n`, every n-th page answers 500 (health stays
+/// fine), which only a watch on the colour's 5xx share can catch.
+static PAGES: AtomicU64 = AtomicU64::new(0);
+
+async fn home() -> (StatusCode, String) {
+    let fail_every: u64 = std::env::var("FAIL_EVERY")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let page = PAGES.fetch_add(1, Ordering::Relaxed) + 1;
+    if fail_every > 0 && page % fail_every == 0 {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "a bad release\n".into());
+    }
+    let text = format!(
+        "ecomweb {} on {}\n",
+        crate::version(),
+        crate::container_id()
+    );
+    (StatusCode::OK, text)
 }
 
 async fn health(State(pool): State<PgPool>) -> (StatusCode, &'static str) {

@@ -40,6 +40,7 @@ async fn main() -> ExitCode {
         return deployctl_worker::healthcheck(&cli.ready_file);
     }
     deployctl_worker::init_tracing();
+    deployctl_activities::setup_failpoints();
     match run(cli.temporal, cli.task_queue, cli.deploy, cli.ready_file).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

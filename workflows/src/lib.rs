@@ -1,10 +1,16 @@
 //! The deploy workflow and the pure decisions it rests on.
 //!
-//! `deploy` is the Temporal workflow (orchestration only, deterministic); `plan` holds the
-//! decisions it makes, as pure functions that are unit-tested without a server.
+//! `deploy` is the Temporal workflow (its state and the ways in), `steps` the runbook's steps,
+//! `compensation` how a deploy that stops short returns to the last good state, `status` the
+//! bookkeeping, `options` the activity timeouts. `plan` holds the decisions, as pure
+//! functions that are unit-tested without a server.
 
+mod compensation;
 pub mod deploy;
+mod options;
 pub mod plan;
+mod status;
+mod steps;
 
 pub use deploy::DeployWorkflow;
 

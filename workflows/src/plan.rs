@@ -2,12 +2,12 @@
 //! targets, and the runbook's steps in order. No I/O here, so it is unit-tested directly and
 //! is deterministic by construction.
 
-use deployctl_activities::haproxy::ServerView;
-use deployctl_proto::v1::{Colour, Environment};
+use deployctl_activities::haproxy::{ServerCounters, ServerView};
+use deployctl_proto::v1::{BakeOptions, Colour, Environment, Phase};
 
 /// The runbook, in order. `status` lists every step from the start, so a reader sees what is
 /// still to come.
-pub const STEPS: [&str; 10] = [
+pub const STEPS: [&str; 11] = [
     PREFLIGHT,
     START_IDLE_COLOUR,
     AWAIT_MIGRATIONS,
@@ -16,6 +16,7 @@ pub const STEPS: [&str; 10] = [
     SWITCH_TRAFFIC,
     ROLL_CRON,
     ROLL_WORKERS,
+    BAKE,
     UPDATE_OLD_COLOUR,
     RECORD_VERSIONS,
 ];
@@ -27,6 +28,7 @@ pub const APPROVAL: &str = "approval";
 pub const SWITCH_TRAFFIC: &str = "switch traffic";
 pub const ROLL_CRON: &str = "roll cron";
 pub const ROLL_WORKERS: &str = "roll workers";
+pub const BAKE: &str = "bake";
 pub const UPDATE_OLD_COLOUR: &str = "update old colour";
 pub const RECORD_VERSIONS: &str = "record versions";
 
@@ -124,6 +126,51 @@ pub fn image(environment: &Environment, version: &str) -> String {
     format!("{}:{version}", environment.image_repository)
 }
 
+pub fn phase_name(phase: i32) -> &'static str {
+    match Phase::try_from(phase).unwrap_or_default() {
+        Phase::Unspecified => "unknown",
+        Phase::Running => "running",
+        Phase::AwaitingApproval => "awaiting approval",
+        Phase::Completed => "completed",
+        Phase::Rejected => "rejected",
+        Phase::Failed => "failed",
+        Phase::Baking => "baking",
+        Phase::RollingBack => "rolling back",
+        Phase::RolledBack => "rolled back",
+        Phase::Aborted => "aborted",
+    }
+}
+
+/// The bake's judgement of the new colour, from HAProxy's counters at the start of the bake
+/// and now: a reason to roll back, or `None` while it behaves.
+pub fn bake_verdict(
+    baseline: &ServerCounters,
+    now: &ServerCounters,
+    options: &BakeOptions,
+) -> Option<String> {
+    let failed_checks = now.check_failures.saturating_sub(baseline.check_failures);
+    if failed_checks > 0 || now.status.starts_with("DOWN") {
+        return Some(format!(
+            "HAProxy's health checks of the new colour failed {failed_checks} time(s) (status {})",
+            now.status
+        ));
+    }
+    let responses = now.responses.saturating_sub(baseline.responses);
+    let errors = now.responses_5xx.saturating_sub(baseline.responses_5xx);
+    let ratio = if responses == 0 {
+        0.0
+    } else {
+        errors as f64 / responses as f64
+    };
+    (errors >= options.min_5xx.max(1) as u64 && ratio > options.max_5xx_ratio).then(|| {
+        format!(
+            "the new colour answered {errors} of {responses} requests with 5xx ({:.1}% > {:.1}%)",
+            ratio * 100.0,
+            options.max_5xx_ratio * 100.0
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +251,49 @@ mod tests {
         );
     }
 
+    fn counters(responses: u64, errors: u64, check_failures: u64) -> ServerCounters {
+        ServerCounters {
+            responses,
+            responses_5xx: errors,
+            check_failures,
+            status: "UP".into(),
+        }
+    }
+
+    #[test]
+    fn the_bake_rolls_back_on_a_5xx_share_over_the_threshold() {
+        let options = BakeOptions {
+            seconds: 30,
+            max_5xx_ratio: 0.05,
+            min_5xx: 3,
+        };
+        let baseline = counters(1000, 50, 2);
+        // Counted from the bake's start: old errors do not count.
+        assert_eq!(
+            bake_verdict(&baseline, &counters(1100, 52, 2), &options),
+            None
+        );
+        // 10 of 100 is over 5%.
+        let verdict = bake_verdict(&baseline, &counters(1100, 60, 2), &options).unwrap();
+        assert!(verdict.contains("10 of 100"), "{verdict}");
+        // Over the share, but fewer than min_5xx: one error on a quiet colour is no trend.
+        assert_eq!(
+            bake_verdict(&baseline, &counters(1004, 52, 2), &options),
+            None
+        );
+    }
+
+    #[test]
+    fn the_bake_rolls_back_on_failed_checks_or_a_down_server() {
+        let options = BakeOptions::default();
+        let baseline = counters(0, 0, 0);
+        assert!(bake_verdict(&baseline, &counters(10, 0, 1), &options).is_some());
+        let mut down = counters(10, 0, 0);
+        down.status = "DOWN 1/2".into();
+        assert!(bake_verdict(&baseline, &down, &options).is_some());
+        assert_eq!(bake_verdict(&baseline, &counters(10, 0, 0), &options), None);
+    }
+
     #[test]
     fn names_follow_the_colour() {
         let env = environment();
@@ -220,7 +310,8 @@ mod tests {
         assert!(position(APPROVAL) < position(SWITCH_TRAFFIC));
         assert!(position(SWITCH_TRAFFIC) < position(ROLL_CRON));
         assert!(position(ROLL_CRON) < position(ROLL_WORKERS));
-        assert!(position(ROLL_WORKERS) < position(UPDATE_OLD_COLOUR));
+        assert!(position(ROLL_WORKERS) < position(BAKE));
+        assert!(position(BAKE) < position(UPDATE_OLD_COLOUR));
         assert!(position(UPDATE_OLD_COLOUR) < position(RECORD_VERSIONS));
         assert_eq!(STEPS[0], PREFLIGHT);
     }

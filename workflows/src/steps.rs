@@ -1,0 +1,839 @@
+//! The runbook's steps, in order. Each one is a short function that marks itself in the
+//! status, calls its activities and records what it changed. All effects live in the
+//! activities; this file only decides, waits and records, which keeps it deterministic.
+
+use std::time::Duration;
+
+use deployctl_activities::{
+    compose::{ComposeActivities, RecordVersions},
+    database::{AwaitMigrations, DatabaseActivities},
+    docker::{
+        AwaitHealthy, DockerActivities, DrainWorkers, ReplaceContainer, ServiceRef, StartWorkers,
+    },
+    haproxy::{HaproxyActivities, ServerCounters, ServerRef, SwitchTraffic},
+    health::{CheckHealth, HealthActivities},
+};
+use deployctl_proto::v1::{
+    Colour, ContainerReplaced, DeployRequest, Environment, Gate, GateExpiry, Phase, StepState,
+    TrafficSwitched, WorkersReplaced, change,
+};
+use temporalio_sdk::{TimerOptions, WorkflowContext};
+
+use crate::{
+    DeployWorkflow,
+    options::*,
+    plan::{self, *},
+    status::{StepResult, Stop, mark, now, record, step},
+};
+
+/// What preflight learnt, which every later step (and compensation) uses.
+#[derive(Clone)]
+pub(crate) struct Plan {
+    pub request: DeployRequest,
+    pub environment: Environment,
+    pub image: String,
+    pub migrations: u32,
+    pub live: Option<Colour>,
+    pub target: Colour,
+    /// What runs before the deploy, so that a rollback can put it back.
+    pub previous_cron_image: String,
+    pub previous_worker_image: String,
+    pub worker_count: u32,
+}
+
+impl Plan {
+    /// The colour that is not the target: the one live now, or blue on a first deploy.
+    pub fn old(&self) -> Colour {
+        match self.target {
+            Colour::Green => Colour::Blue,
+            _ => Colour::Green,
+        }
+    }
+
+    pub fn colour_url(&self, colour: Colour) -> String {
+        format!(
+            "http://{}:{}",
+            names(&self.environment, colour).container,
+            self.environment.api_port
+        )
+    }
+
+    pub fn workers(&self) -> ServiceRef {
+        ServiceRef {
+            project: self.environment.compose_project.clone(),
+            service: self.environment.worker_service.clone(),
+        }
+    }
+
+    pub fn server(&self, colour: Colour) -> ServerRef {
+        ServerRef {
+            backend: self.environment.haproxy_backend.clone(),
+            server: names(&self.environment, colour).server.to_string(),
+        }
+    }
+}
+
+/// Checks everything it can before anything changes: the image exists, HAProxy names both
+/// colours and exactly one (or none) is live, and every container the deploy touches exists.
+pub(crate) async fn preflight(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    request: &DeployRequest,
+) -> StepResult<Plan> {
+    step(
+        ctx,
+        PREFLIGHT,
+        format!("checking {}", request.version),
+        async {
+            let Some(environment) = request.environment.clone() else {
+                return Err(Stop::Failed("the request names no environment".into()));
+            };
+            let image = plan::image(&environment, &request.version);
+            let info = ctx
+                .execute_activity(
+                    DockerActivities::inspect_image,
+                    image.clone(),
+                    quick(format!("find image {image}")),
+                )
+                .await?;
+            let servers = ctx
+                .execute_activity(
+                    HaproxyActivities::read_backend,
+                    environment.haproxy_backend.clone(),
+                    quick(format!(
+                        "read HAProxy backend {}",
+                        environment.haproxy_backend
+                    )),
+                )
+                .await?;
+            let (live, target) =
+                choose_colours(&environment, &servers).map_err(|e| Stop::Failed(e.to_string()))?;
+            let mut live_image = String::new();
+            for colour in [Colour::Blue, Colour::Green] {
+                let found = inspect(ctx, names(&environment, colour).container).await?;
+                if Some(colour) == live {
+                    if found.image_id == info.id {
+                        return Err(Stop::Failed(format!(
+                            "{} is already live on {}: nothing to deploy",
+                            request.version,
+                            colour_name(colour)
+                        )));
+                    }
+                    live_image = found.image;
+                }
+            }
+            let cron = inspect(ctx, &environment.cron_container).await?;
+            let workers = ctx
+                .execute_activity(
+                    DockerActivities::list_service,
+                    ServiceRef {
+                        project: environment.compose_project.clone(),
+                        service: environment.worker_service.clone(),
+                    },
+                    quick(format!("list {} containers", environment.worker_service)),
+                )
+                .await?;
+            let worker_count = match environment.worker_replicas {
+                0 => workers.iter().filter(|w| w.running).count().max(1) as u32,
+                replicas => replicas,
+            };
+            let previous_worker_image = workers
+                .iter()
+                .find(|w| w.running)
+                .or(workers.first())
+                .map(|w| w.image.clone())
+                .unwrap_or_else(|| cron.image.clone());
+            ctx.state_mut(|s| {
+                s.status.image = image.clone();
+                s.status.previous_image = live_image.clone();
+                s.status.live_colour = live.unwrap_or_default() as i32;
+                s.status.target_colour = target as i32;
+            });
+            Ok(Plan {
+                request: request.clone(),
+                environment,
+                image,
+                migrations: info.migrations,
+                live,
+                target,
+                previous_cron_image: cron.image,
+                previous_worker_image,
+                worker_count,
+            })
+        },
+    )
+    .await
+}
+
+/// Runbook 1: start the idle colour on the new image.
+pub(crate) async fn start_idle_colour(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    plan: &Plan,
+) -> StepResult<()> {
+    let container = names(&plan.environment, plan.target).container.to_string();
+    let detail = format!("{} on {}", colour_name(plan.target), plan.image);
+    step(ctx, START_IDLE_COLOUR, detail.clone(), async {
+        replace_container(
+            ctx,
+            START_IDLE_COLOUR,
+            &container,
+            &plan.image,
+            plan,
+            format!("start {detail}"),
+        )
+        .await?;
+        record_version(
+            ctx,
+            colour_variable(&plan.environment, plan.target),
+            &plan.image,
+        )
+        .await
+    })
+    .await
+}
+
+/// Runbook 2a: the new colour runs its migrations as it starts; wait until all are finished.
+pub(crate) async fn await_migrations(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    plan: &Plan,
+) -> StepResult<()> {
+    let detail = format!("{} migrations in _prisma_migrations", plan.migrations);
+    step(ctx, AWAIT_MIGRATIONS, detail.clone(), async {
+        ctx.execute_activity(
+            DatabaseActivities::await_migrations,
+            AwaitMigrations {
+                expected: plan.migrations,
+                timeout_seconds: MIGRATIONS_TIMEOUT.as_secs(),
+            },
+            waiting(MIGRATIONS_TIMEOUT, format!("await {detail}")),
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Runbook 2b: Docker says the new colour is healthy, and it serves the new version itself.
+/// Returns its address, which HAProxy gets before it is enabled.
+pub(crate) async fn await_health(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    plan: &Plan,
+) -> StepResult<String> {
+    let colour = colour_name(plan.target);
+    step(
+        ctx,
+        AWAIT_HEALTH,
+        format!("{colour} healthy on {}", plan.request.version),
+        async {
+            let address = await_container_healthy(ctx, plan, plan.target).await?;
+            await_http(
+                ctx,
+                plan.colour_url(plan.target),
+                plan,
+                3,
+                format!("{colour} answers /health"),
+            )
+            .await?;
+            Ok(address)
+        },
+    )
+    .await
+}
+
+/// The optional gate before traffic moves: waits for `approve` or `reject`, up to its deadline.
+pub(crate) async fn approval(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) -> StepResult<()> {
+    let request = &plan.request;
+    if !request.approve_before_switch {
+        mark(ctx, APPROVAL, StepState::Skipped, "no gate requested");
+        return Ok(());
+    }
+    let target = colour_name(plan.target);
+    let timeout = Duration::from_secs(request.approval_timeout_seconds as u64);
+    let expiry = match GateExpiry::try_from(request.approval_expiry).unwrap_or_default() {
+        GateExpiry::Proceed => GateExpiry::Proceed,
+        _ => GateExpiry::Reject,
+    };
+    let detail = format!("waiting: {target} is ready, traffic still on the live colour");
+    step(ctx, APPROVAL, detail, async {
+        let deadline = (!timeout.is_zero())
+            .then(|| later(ctx, timeout))
+            .unwrap_or_default();
+        ctx.state_mut(|s| {
+            s.status.phase = Phase::AwaitingApproval as i32;
+            s.status.gate = Some(Gate {
+                name: APPROVAL.into(),
+                waiting_since: now(ctx),
+                deadline: deadline.clone(),
+                expiry: expiry as i32,
+            });
+        });
+        ctx.set_current_details(format!(
+            "**Waiting for approval** to switch traffic to {target}{}. Run `deployctl approve` or \
+             `deployctl reject --reason ...`, or send the `approve` signal with \
+             `{{\"approved_by\": \"you\"}}`.",
+            if deadline.is_empty() {
+                String::new()
+            } else {
+                format!(" until {deadline}")
+            }
+        ));
+        wait_or_timeout(ctx, timeout, "approval deadline", |s| s.decided()).await?;
+        let answered = ctx.state(|s| s.decided());
+        ctx.state_mut(|s| {
+            s.status.gate = None;
+            s.status.phase = Phase::Running as i32;
+        });
+        if let Some(rejection) = ctx.state(|s| s.status.rejection.clone()) {
+            return Err(Stop::Rejected(format!(
+                "by {}: {}",
+                rejection.rejected_by, rejection.reason
+            )));
+        }
+        if !answered {
+            if expiry == GateExpiry::Reject {
+                return Err(Stop::Rejected(format!(
+                    "nobody answered the gate within {}s, and its expiry policy is reject",
+                    timeout.as_secs()
+                )));
+            }
+            mark(
+                ctx,
+                APPROVAL,
+                StepState::Running,
+                "deadline passed: proceeding, as configured",
+            );
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Runbook 3: move HAProxy's traffic to the new colour, then check it through the frontend.
+/// The old colour stays warm (drain: checked, no new requests) for the bake.
+pub(crate) async fn switch_traffic(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    plan: &Plan,
+    address: String,
+) -> StepResult<()> {
+    let from = plan.live;
+    let detail = format!(
+        "{} → {}",
+        colour_name(from.unwrap_or_default()),
+        colour_name(plan.target)
+    );
+    step(ctx, SWITCH_TRAFFIC, detail.clone(), async {
+        switch(
+            ctx,
+            plan,
+            from,
+            plan.target,
+            Some(address),
+            true,
+            format!("switch traffic {detail}"),
+        )
+        .await?;
+        record(
+            ctx,
+            SWITCH_TRAFFIC,
+            change::Kind::TrafficSwitched(TrafficSwitched {
+                from: from.unwrap_or_default() as i32,
+                to: plan.target as i32,
+            }),
+        );
+        await_http(
+            ctx,
+            plan.environment.frontend_url.clone(),
+            plan,
+            5,
+            "the frontend serves the new version".into(),
+        )
+        .await
+    })
+    .await
+}
+
+/// Runbook 4a: the cron must never run twice, so the old one stops before the new one starts.
+pub(crate) async fn roll_cron(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    plan: &Plan,
+) -> StepResult<()> {
+    let cron = plan.environment.cron_container.clone();
+    step(
+        ctx,
+        ROLL_CRON,
+        format!("{cron}: stop, then start on {}", plan.image),
+        async { move_cron(ctx, ROLL_CRON, plan, &plan.image).await },
+    )
+    .await
+}
+
+/// Runbook 4b: start the new workers first, then drain the old ones (SIGTERM lets in-flight
+/// tasks finish), so the pool never empties.
+pub(crate) async fn roll_workers(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    plan: &Plan,
+) -> StepResult<()> {
+    let service = plan.workers();
+    step(
+        ctx,
+        ROLL_WORKERS,
+        format!("{}: start new, then drain old", service.service),
+        async {
+            move_workers(
+                ctx,
+                ROLL_WORKERS,
+                plan,
+                &plan.previous_worker_image,
+                &plan.image,
+            )
+            .await
+        },
+    )
+    .await
+}
+
+/// After the switch, the old colour stays warm while HAProxy's own counters for the new one
+/// are watched. `deployctl rollback`, or the counters crossing a threshold, ends the bake
+/// with a rollback; otherwise the deploy goes on when the bake period is over.
+pub(crate) async fn bake(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) -> StepResult<()> {
+    let options = plan.request.bake.clone().unwrap_or_default();
+    if options.seconds == 0 || plan.live.is_none() {
+        mark(
+            ctx,
+            BAKE,
+            StepState::Skipped,
+            "no bake period (or no old colour to return to)",
+        );
+        return Ok(());
+    }
+    let period = Duration::from_secs(options.seconds as u64);
+    let new = plan.server(plan.target);
+    let detail = format!(
+        "{}s watching {} (5xx share over {:.0}%, failed checks); {} stays warm",
+        options.seconds,
+        new.server,
+        options.max_5xx_ratio * 100.0,
+        colour_name(plan.old())
+    );
+    step(ctx, BAKE, detail, async {
+        let until = later(ctx, period);
+        ctx.state_mut(|s| {
+            s.status.phase = Phase::Baking as i32;
+            s.status.bake_until = until.clone();
+        });
+        ctx.set_current_details(format!(
+            "**Baking** until {until}: `deployctl rollback` returns traffic to {} at once.",
+            colour_name(plan.old())
+        ));
+        let baseline = read_counters(ctx, &new).await?;
+        let started = ctx.workflow_time();
+        loop {
+            let elapsed = match (ctx.workflow_time(), started) {
+                (Some(now), Some(start)) => now.duration_since(start).unwrap_or_default(),
+                _ => period,
+            };
+            if elapsed >= period {
+                break;
+            }
+            let tick = (period - elapsed).min(Duration::from_secs(2));
+            wait_or_timeout(ctx, tick, "bake check", |s| s.status.rollback.is_some()).await?;
+            if let Some(request) = ctx.state(|s| s.status.rollback.clone()) {
+                return Err(Stop::RollbackRequested(format!(
+                    "by {}: {}",
+                    request.requested_by, request.reason
+                )));
+            }
+            let counters = read_counters(ctx, &new).await?;
+            if let Some(why) = bake_verdict(&baseline, &counters, &options) {
+                return Err(Stop::AutoRollback(why));
+            }
+        }
+        ctx.state_mut(|s| {
+            s.status.phase = Phase::Running as i32;
+            s.status.bake_until = String::new();
+        });
+        Ok(())
+    })
+    .await
+}
+
+/// Runbook 5: bring the old colour to the new version too; it leaves rotation for good first,
+/// then is ready to take the next deploy.
+pub(crate) async fn update_old_colour(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    plan: &Plan,
+) -> StepResult<()> {
+    let old = plan.old();
+    let container = names(&plan.environment, old).container.to_string();
+    let detail = format!("{} to {}", colour_name(old), plan.image);
+    step(ctx, UPDATE_OLD_COLOUR, detail.clone(), async {
+        ctx.execute_activity(
+            HaproxyActivities::retire_server,
+            plan.server(old),
+            quick(format!("take {} out of rotation", colour_name(old))),
+        )
+        .await?;
+        replace_container(
+            ctx,
+            UPDATE_OLD_COLOUR,
+            &container,
+            &plan.image,
+            plan,
+            format!("update {detail}"),
+        )
+        .await?;
+        record_version(ctx, colour_variable(&plan.environment, old), &plan.image).await?;
+        await_container_healthy(ctx, plan, old).await?;
+        await_http(
+            ctx,
+            plan.colour_url(old),
+            plan,
+            1,
+            format!("{} answers /health", colour_name(old)),
+        )
+        .await
+    })
+    .await
+}
+
+/// Writes every image variable once more, so Compose's env file names the whole deploy.
+pub(crate) async fn record_versions(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    plan: &Plan,
+) -> StepResult<()> {
+    let variables = plan.environment.image_variables.clone();
+    let detail = format!("{} = {}", variables.join(", "), plan.image);
+    let written = step(ctx, RECORD_VERSIONS, detail, async {
+        Ok(ctx
+            .execute_activity(
+                ComposeActivities::record_versions,
+                RecordVersions {
+                    variables: variables.clone(),
+                    image: plan.image.clone(),
+                },
+                quick(format!("record {} in the Compose env file", plan.image)),
+            )
+            .await?)
+    })
+    .await?;
+    if written.is_empty() {
+        mark(
+            ctx,
+            RECORD_VERSIONS,
+            StepState::Skipped,
+            "this worker keeps no Compose env file",
+        );
+    }
+    Ok(())
+}
+
+// ---- Moves shared by the steps and by compensation ----------------------------------------
+
+pub(crate) async fn inspect(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    container: &str,
+) -> StepResult<deployctl_activities::docker::ContainerInfo> {
+    ctx.execute_activity(
+        DockerActivities::inspect_container,
+        container.to_string(),
+        scoped(ctx, quick(format!("inspect {container}"))),
+    )
+    .await?
+    .ok_or_else(|| {
+        Stop::Failed(format!(
+            "container {container} does not exist: bring the stack up first"
+        ))
+    })
+}
+
+pub(crate) async fn replace_container(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    step_name: &str,
+    container: &str,
+    image: &str,
+    plan: &Plan,
+    summary: String,
+) -> StepResult<()> {
+    let hashes = if image == plan.image {
+        &plan.request.compose_config_hashes
+    } else {
+        &plan.request.previous_config_hashes
+    };
+    ctx.execute_activity(
+        DockerActivities::replace_container,
+        ReplaceContainer {
+            container: container.to_string(),
+            image: image.to_string(),
+            stop_timeout_seconds: STOP_TIMEOUT.as_secs(),
+            config_hashes: hashes.clone(),
+        },
+        scoped(ctx, changing(summary)),
+    )
+    .await?;
+    record(
+        ctx,
+        step_name,
+        change::Kind::ContainerReplaced(ContainerReplaced {
+            container: container.to_string(),
+            previous_image: String::new(),
+            new_image: image.to_string(),
+        }),
+    );
+    Ok(())
+}
+
+/// Cron onto `image`: stopped first, then started, then healthy.
+pub(crate) async fn move_cron(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    step_name: &str,
+    plan: &Plan,
+    image: &str,
+) -> StepResult<()> {
+    let cron = plan.environment.cron_container.clone();
+    replace_container(
+        ctx,
+        step_name,
+        &cron,
+        image,
+        plan,
+        format!("stop and restart {cron} on {image}"),
+    )
+    .await?;
+    record_version(ctx, &plan.environment.cron_image_variable, image).await?;
+    ctx.execute_activity(
+        DockerActivities::await_healthy,
+        AwaitHealthy {
+            container: cron.clone(),
+            timeout_seconds: CONTAINER_HEALTH_TIMEOUT.as_secs(),
+        },
+        scoped(
+            ctx,
+            waiting(CONTAINER_HEALTH_TIMEOUT, format!("await {cron} healthy")),
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Workers onto `image`: the new ones start and are healthy before the old ones drain.
+pub(crate) async fn move_workers(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    step_name: &str,
+    plan: &Plan,
+    from_image: &str,
+    image: &str,
+) -> StepResult<()> {
+    let service = plan.workers();
+    let count = plan.worker_count;
+    let hashes = if image == plan.image {
+        &plan.request.compose_config_hashes
+    } else {
+        &plan.request.previous_config_hashes
+    };
+    let started = ctx
+        .execute_activity(
+            DockerActivities::start_workers,
+            StartWorkers {
+                service: service.clone(),
+                image: image.to_string(),
+                count,
+                timeout_seconds: CONTAINER_HEALTH_TIMEOUT.as_secs(),
+                config_hashes: hashes.clone(),
+            },
+            scoped(
+                ctx,
+                waiting(
+                    CONTAINER_HEALTH_TIMEOUT,
+                    format!("start {count} workers on {image}"),
+                ),
+            ),
+        )
+        .await?;
+    record_version(ctx, &plan.environment.worker_image_variable, image).await?;
+    let removed = ctx
+        .execute_activity(
+            DockerActivities::drain_workers,
+            DrainWorkers {
+                service: service.clone(),
+                keep_image: image.to_string(),
+                stop_timeout_seconds: STOP_TIMEOUT.as_secs(),
+            },
+            scoped(ctx, changing(format!("drain the workers not on {image}"))),
+        )
+        .await?;
+    record(
+        ctx,
+        step_name,
+        change::Kind::WorkersReplaced(WorkersReplaced {
+            removed,
+            started,
+            previous_image: from_image.to_string(),
+            new_image: image.to_string(),
+        }),
+    );
+    Ok(())
+}
+
+/// The zero-drop switch from one colour to another (HAProxy activity).
+pub(crate) async fn switch(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    plan: &Plan,
+    from: Option<Colour>,
+    to: Colour,
+    to_address: Option<String>,
+    keep_old_warm: bool,
+    summary: String,
+) -> StepResult<()> {
+    let environment = &plan.environment;
+    ctx.execute_activity(
+        HaproxyActivities::switch_traffic,
+        SwitchTraffic {
+            backend: environment.haproxy_backend.clone(),
+            from_server: from.map(|colour| names(environment, colour).server.to_string()),
+            to_server: names(environment, to).server.to_string(),
+            to_address: to_address.filter(|a| !a.is_empty()),
+            to_port: environment.api_port as u16,
+            timeout_seconds: SWITCH_TIMEOUT.as_secs(),
+            keep_old_warm,
+        },
+        scoped(ctx, waiting(SWITCH_TIMEOUT * 2, summary)),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records one part's image in Compose's env file as soon as that part changed.
+pub(crate) async fn record_version(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    variable: &str,
+    image: &str,
+) -> StepResult<()> {
+    if variable.is_empty() {
+        return Ok(());
+    }
+    ctx.execute_activity(
+        ComposeActivities::record_versions,
+        RecordVersions {
+            variables: vec![variable.to_string()],
+            image: image.to_string(),
+        },
+        scoped(ctx, quick(format!("record {variable}={image}"))),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn read_counters(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    server: &ServerRef,
+) -> StepResult<ServerCounters> {
+    Ok(ctx
+        .execute_activity(
+            HaproxyActivities::read_counters,
+            server.clone(),
+            quick(format!("read HAProxy counters of {}", server.server)),
+        )
+        .await?)
+}
+
+async fn await_container_healthy(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    plan: &Plan,
+    colour: Colour,
+) -> StepResult<String> {
+    let container = names(&plan.environment, colour).container.to_string();
+    let info = ctx
+        .execute_activity(
+            DockerActivities::await_healthy,
+            AwaitHealthy {
+                container: container.clone(),
+                timeout_seconds: CONTAINER_HEALTH_TIMEOUT.as_secs(),
+            },
+            waiting(
+                CONTAINER_HEALTH_TIMEOUT,
+                format!("await {container} healthy"),
+            ),
+        )
+        .await?;
+    Ok(info.address)
+}
+
+async fn await_http(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    base_url: String,
+    plan: &Plan,
+    answers: u32,
+    summary: String,
+) -> StepResult<()> {
+    ctx.execute_activity(
+        HealthActivities::await_http_health,
+        CheckHealth {
+            base_url,
+            version: plan.request.version.clone(),
+            answers,
+            timeout_seconds: CONTAINER_HEALTH_TIMEOUT.as_secs(),
+        },
+        waiting(CONTAINER_HEALTH_TIMEOUT, summary),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Waits for `condition` for at most `timeout` (zero: no limit). `Ok(true)` if it held, `Ok(false)`
+/// when the time ran out. The timer is cancelled when the condition wins, so none is left behind.
+pub(crate) async fn wait_or_timeout(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    timeout: Duration,
+    summary: &str,
+    condition: impl FnMut(&DeployWorkflow) -> bool,
+) -> StepResult<bool> {
+    let cancelled = |_| Stop::Aborted(ctx.cancellation_token().reason().unwrap_or_default());
+    if timeout.is_zero() {
+        ctx.wait_condition(condition).await.map_err(cancelled)?;
+        return Ok(true);
+    }
+    let timer_token = ctx.cancellation_token().child_token();
+    let mut timer = ctx.timer(
+        TimerOptions::builder(timeout)
+            .cancellation_token(timer_token.clone())
+            .summary(summary.to_string())
+            .build(),
+    );
+    temporalio_sdk::workflows::select! {
+        _ = timer => Ok(false),
+        held = ctx.wait_condition(condition) => {
+            timer_token.cancel();
+            held.map_err(cancelled)?;
+            Ok(true)
+        }
+    }
+}
+
+/// RFC 3339 time `after` from now, in workflow time.
+fn later(ctx: &WorkflowContext<DeployWorkflow>, after: Duration) -> String {
+    ctx.workflow_time()
+        .map(|time| {
+            chrono::DateTime::<chrono::Utc>::from(time + after)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+        .unwrap_or_default()
+}
+
+/// The moves serve both the runbook and compensation. While compensating, they run where no
+/// abort reaches them; otherwise an abort cancels them like everything else.
+pub(crate) fn scoped(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    options: temporalio_sdk::ActivityOptions,
+) -> temporalio_sdk::ActivityOptions {
+    if ctx.state(|s| s.compensating) {
+        uncancellable(options)
+    } else {
+        options
+    }
+}
+
+fn colour_variable(environment: &Environment, colour: Colour) -> &str {
+    match colour {
+        Colour::Blue => &environment.blue_image_variable,
+        _ => &environment.green_image_variable,
+    }
+}
