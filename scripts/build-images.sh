@@ -60,4 +60,11 @@ cp "$bin/ecomweb" "$dir/"
 cp -r "${migrations[@]}" "$dir/migrations/"
 build "ecomweb-api:flaky" images/app --build-arg "VERSION=flaky" --build-arg "MIGRATIONS=2" --build-arg "FAIL_EVERY=3"
 
+# ecomweb-api:sick: v2's schema, but /health never passes: a release that never becomes healthy.
+dir="$context/ecomweb-api_sick"
+mkdir -p "$dir/migrations"
+cp "$bin/ecomweb" "$dir/"
+cp -r "${migrations[@]}" "$dir/migrations/"
+build "ecomweb-api:sick" images/app --build-arg "VERSION=sick" --build-arg "MIGRATIONS=2" --build-arg "HEALTH=fail"
+
 echo "images built in $(( $(date +%s) - started ))s"

@@ -111,6 +111,7 @@ impl DatabaseActivities {
         ctx: ActivityContext,
         input: AwaitMigrations,
     ) -> Result<MigrationProgress, ActivityError> {
+        crate::crash_point("await-migrations");
         let what = format!(
             "{} migrations finished in _prisma_migrations",
             input.expected

@@ -279,6 +279,10 @@ pub struct ServerCounters {
     /// HTTP responses of every class.
     pub responses: u64,
     pub responses_5xx: u64,
+    /// Requests HAProxy had to retry or send elsewhere (`wretr` + `wredis`): with
+    /// `retry-on 500`, a bad answer the user never sees still shows here.
+    #[serde(default)]
+    pub retries: u64,
     /// Failed health checks.
     pub check_failures: u64,
     /// UP, DOWN, DRAIN, MAINT, ...
@@ -317,6 +321,7 @@ pub fn parse_server_counters(csv: &str, server: &str) -> anyhow::Result<ServerCo
         return Ok(ServerCounters {
             responses: classes.iter().map(|c| number(c)).sum(),
             responses_5xx: number("hrsp_5xx"),
+            retries: number("wretr") + number("wredis"),
             check_failures: number("chkfail"),
             status: column("status")
                 .and_then(|i| fields.get(i))
@@ -341,6 +346,10 @@ pub struct ServerView {
     pub address: String,
     pub carries_traffic: bool,
     pub in_maintenance: bool,
+    /// Put in rotation by the operator (neither maintenance nor drain), whether or not its
+    /// checks pass right now: a live colour that is DOWN is still the live colour.
+    #[serde(default)]
+    pub in_rotation: bool,
 }
 
 impl From<&ServerState> for ServerView {
@@ -350,6 +359,7 @@ impl From<&ServerState> for ServerView {
             address: state.address.clone(),
             carries_traffic: state.carries_traffic(),
             in_maintenance: state.in_maintenance(),
+            in_rotation: !state.in_maintenance() && !state.draining(),
         }
     }
 }
@@ -639,15 +649,16 @@ mod tests {
 
     #[test]
     fn reads_a_servers_counters_by_header_name() {
-        let csv = "# pxname,svname,scur,chkfail,status,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other\n\
-                   api,blue,0,0,DRAIN,0,100,0,2,0,0\n\
-                   api,green,3,1,UP,0,90,0,0,10,0\n";
+        let csv = "# pxname,svname,scur,chkfail,status,wretr,wredis,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other\n\
+                   api,blue,0,0,DRAIN,0,0,0,100,0,2,0,0\n\
+                   api,green,3,1,UP,4,1,0,90,0,0,10,0\n";
         let green = parse_server_counters(csv, "green").unwrap();
         assert_eq!(
             green,
             ServerCounters {
                 responses: 100,
                 responses_5xx: 10,
+                retries: 5,
                 check_failures: 1,
                 status: "UP".into()
             }

@@ -62,6 +62,7 @@ fn switch(from: &str, to: &str, address: &str) -> SwitchTraffic {
         to_address: Some(address.into()),
         to_port: 3001,
         timeout_seconds: 20,
+        keep_old_warm: false,
     }
 }
 
@@ -126,11 +127,9 @@ async fn docker_replace_is_idempotent_and_takes_the_new_image_defaults() {
     let timeout = Duration::from_secs(10);
 
     // On the image it already runs: left alone, the same container.
-    let previous =
-        docker::replace_container(&engine, &idle_container, &before.image, timeout, &hashes)
-            .await
-            .unwrap();
-    assert_eq!(previous, before.image);
+    docker::replace_container(&engine, &idle_container, &before.image, timeout, &hashes)
+        .await
+        .unwrap();
     let same = docker::inspect(&engine, &idle_container)
         .await
         .unwrap()
@@ -138,10 +137,9 @@ async fn docker_replace_is_idempotent_and_takes_the_new_image_defaults() {
     assert_eq!(same.image, Some(before.image_id.clone()));
 
     // On the other image: a new container whose APP_VERSION is the new image's, not the old.
-    let previous = docker::replace_container(&engine, &idle_container, other, timeout, &hashes)
+    docker::replace_container(&engine, &idle_container, other, timeout, &hashes)
         .await
         .unwrap();
-    assert_eq!(previous, before.image);
     let replaced = running_and_healthy(&idle_container).await;
     assert_eq!(replaced.image, other);
     let inspect = docker::inspect(&engine, &idle_container)
@@ -165,6 +163,98 @@ async fn docker_replace_is_idempotent_and_takes_the_new_image_defaults() {
         .await
         .unwrap();
     running_and_healthy(&idle_container).await;
+}
+
+/// A crash after the old container was set aside, before the new one exists: the state a
+/// killed worker leaves. The retry finds the old one aside, builds the new one from it, and
+/// removes it; nothing is lost and nothing is left behind.
+#[tokio::test]
+async fn docker_replace_resumes_after_a_crash_between_rename_and_create() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let engine = docker::connect().await.unwrap();
+    let (_, _, idle_container) = colours().await;
+    let before = running_and_healthy(&idle_container).await;
+    let other = if before.image == "ecomweb-api:v1" {
+        "ecomweb-api:v2"
+    } else {
+        "ecomweb-api:v1"
+    };
+    let hashes = Default::default();
+    let timeout = Duration::from_secs(10);
+    let aside = docker::aside_name(&idle_container);
+    docker::stop(&engine, &idle_container, timeout)
+        .await
+        .unwrap();
+    engine
+        .rename_container(
+            &idle_container,
+            bollard::query_parameters::RenameContainerOptions {
+                name: aside.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        docker::container(&engine, &idle_container)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    docker::replace_container(&engine, &idle_container, other, timeout, &hashes)
+        .await
+        .unwrap();
+    let replaced = running_and_healthy(&idle_container).await;
+    assert_eq!(replaced.image, other);
+    assert!(
+        docker::container(&engine, &aside).await.unwrap().is_none(),
+        "the old container was left aside"
+    );
+    // A second retry (the activity ran to the end, but its completion was lost) changes nothing.
+    docker::replace_container(&engine, &idle_container, other, timeout, &hashes)
+        .await
+        .unwrap();
+    assert_eq!(
+        running_and_healthy(&idle_container).await.name,
+        replaced.name
+    );
+
+    docker::replace_container(&engine, &idle_container, &before.image, timeout, &hashes)
+        .await
+        .unwrap();
+    running_and_healthy(&idle_container).await;
+}
+
+/// A worker created on the new image but never started (a crash between create and start) is
+/// started and counted, not skipped and waited on for ever.
+#[tokio::test]
+async fn starting_workers_counts_and_starts_one_that_was_created_but_not_started() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let engine = docker::connect().await.unwrap();
+    let project = "deployctl";
+    let service = "ecomweb_worker";
+    let workers = docker::service_containers(&engine, project, service)
+        .await
+        .unwrap();
+    let image = workers[0].image.clone();
+    let count = workers.len();
+    let hashes = Default::default();
+    docker::stop(&engine, &workers[0].name, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let started =
+        docker::start_service_containers(&engine, project, service, &image, count, &hashes)
+            .await
+            .unwrap();
+    assert!(
+        started.is_empty(),
+        "a new worker was made instead: {started:?}"
+    );
+    let after = docker::service_containers(&engine, project, service)
+        .await
+        .unwrap();
+    assert_eq!(after.len(), count);
+    assert!(after.iter().all(|w| w.running), "{after:?}");
 }
 
 #[tokio::test]
@@ -207,17 +297,17 @@ async fn database_reads_prisma_migrations_as_prisma_writes_them() {
     assert!(progress.complete(progress.finished));
     assert!(!progress.complete(progress.finished + 1));
 
-    // A scratch database with one finished, one running and one failed migration.
-    sqlx::query("DROP DATABASE IF EXISTS activities_scratch")
+    // A scratch database of its own (a name per run, so no earlier run's connection can hold
+    // it), with one finished, one running and one failed migration.
+    let name = format!("activities_scratch_{}", std::process::id());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&admin)
         .await
         .unwrap();
-    sqlx::query("CREATE DATABASE activities_scratch")
-        .execute(&admin)
-        .await
-        .unwrap();
-    let scratch =
-        database::pool("postgresql://ecomweb:ecomweb@127.0.0.1:55432/activities_scratch").unwrap();
+    let scratch = database::pool(&format!(
+        "postgresql://ecomweb:ecomweb@127.0.0.1:55432/{name}"
+    ))
+    .unwrap();
     assert_eq!(
         database::migration_progress(&scratch).await.unwrap(),
         MigrationProgress::default()
@@ -241,7 +331,7 @@ async fn database_reads_prisma_migrations_as_prisma_writes_them() {
     .unwrap();
     let progress = database::migration_progress(&scratch).await.unwrap();
     scratch.close().await;
-    sqlx::query("DROP DATABASE activities_scratch")
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .execute(&admin)
         .await
         .unwrap();

@@ -406,8 +406,28 @@ async fn follow(
     already_started: bool,
 ) -> anyhow::Result<u8> {
     let mut printed = DeployStatus::default();
+    let mut unreachable_since: Option<std::time::Instant> = None;
     loop {
-        let status = query(handle).await?;
+        // Temporal or the worker may restart under a deploy; keep watching through it.
+        let status = match query(handle).await {
+            Ok(status) => {
+                if unreachable_since.take().is_some() {
+                    println!("  (reconnected)");
+                }
+                status
+            }
+            Err(error) => {
+                let since = *unreachable_since.get_or_insert_with(|| {
+                    println!("  (lost contact with the deploy: {error:#}; retrying)");
+                    std::time::Instant::now()
+                });
+                if since.elapsed() > Duration::from_secs(180) {
+                    return Err(error.context("no answer from the deploy for 180 s"));
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
         for line in output::changes(&printed, &status) {
             println!("{line}");
         }

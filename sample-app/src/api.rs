@@ -49,7 +49,14 @@ async fn home() -> (StatusCode, String) {
     (StatusCode::OK, text)
 }
 
+/// With `HEALTH=fail` (a release that never becomes healthy), `/health` always answers 503.
 async fn health(State(pool): State<PgPool>) -> (StatusCode, &'static str) {
+    if std::env::var("HEALTH").is_ok_and(|health| health == "fail") {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this release never becomes healthy\n",
+        );
+    }
     match sqlx::query("SELECT 1").execute(&pool).await {
         Ok(_) => (StatusCode::OK, "ok\n"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n"),

@@ -70,7 +70,12 @@ pub fn choose_colours(
         }
     }
     let mut live = None;
-    for server in servers.iter().filter(|server| server.carries_traffic) {
+    // In rotation, not "up": a live colour whose checks fail right now (its database is
+    // down) is still the live colour, and must not be taken for the idle one.
+    for server in servers
+        .iter()
+        .filter(|server| server.carries_traffic || server.in_rotation)
+    {
         let colour = colour_of_server(environment, &server.name)
             .ok_or_else(|| ColourChoiceError::UnknownServer(server.name.clone()))?;
         if live.is_some() {
@@ -155,8 +160,10 @@ pub fn bake_verdict(
             now.status
         ));
     }
-    let responses = now.responses.saturating_sub(baseline.responses);
-    let errors = now.responses_5xx.saturating_sub(baseline.responses_5xx);
+    // A retried request is a bad answer HAProxy hid from the user: it counts as one.
+    let retries = now.retries.saturating_sub(baseline.retries);
+    let responses = now.responses.saturating_sub(baseline.responses) + retries;
+    let errors = now.responses_5xx.saturating_sub(baseline.responses_5xx) + retries;
     let ratio = if responses == 0 {
         0.0
     } else {
@@ -164,7 +171,8 @@ pub fn bake_verdict(
     };
     (errors >= options.min_5xx.max(1) as u64 && ratio > options.max_5xx_ratio).then(|| {
         format!(
-            "the new colour answered {errors} of {responses} requests with 5xx ({:.1}% > {:.1}%)",
+            "the new colour answered {errors} of {responses} requests with 5xx or had them \
+             retried ({:.1}% > {:.1}%)",
             ratio * 100.0,
             options.max_5xx_ratio * 100.0
         )
@@ -191,12 +199,14 @@ mod tests {
                 name: "blue".into(),
                 carries_traffic: blue_live,
                 in_maintenance: !blue_live,
+                in_rotation: blue_live,
                 ..Default::default()
             },
             ServerView {
                 name: "green".into(),
                 carries_traffic: green_live,
                 in_maintenance: !green_live,
+                in_rotation: green_live,
                 ..Default::default()
             },
         ]
@@ -220,6 +230,16 @@ mod tests {
         assert_eq!(
             choose_colours(&environment(), &servers(false, true)),
             Ok((Some(Colour::Green), Colour::Blue))
+        );
+    }
+
+    #[test]
+    fn a_live_colour_that_is_down_is_still_the_live_colour() {
+        let mut down = servers(false, false);
+        down[0].in_rotation = true;
+        assert_eq!(
+            choose_colours(&environment(), &down),
+            Ok((Some(Colour::Blue), Colour::Green))
         );
     }
 
@@ -255,6 +275,7 @@ mod tests {
         ServerCounters {
             responses,
             responses_5xx: errors,
+            retries: 0,
             check_failures,
             status: "UP".into(),
         }
@@ -276,6 +297,10 @@ mod tests {
         // 10 of 100 is over 5%.
         let verdict = bake_verdict(&baseline, &counters(1100, 60, 2), &options).unwrap();
         assert!(verdict.contains("10 of 100"), "{verdict}");
+        // Retries count as bad answers: HAProxy hid them from users, not from the bake.
+        let mut retried = counters(1100, 50, 2);
+        retried.retries = 20;
+        assert!(bake_verdict(&baseline, &retried, &options).is_some());
         // Over the share, but fewer than min_5xx: one error on a quiet colour is no trend.
         assert_eq!(
             bake_verdict(&baseline, &counters(1004, 52, 2), &options),
