@@ -19,7 +19,7 @@ use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, 
 
 use crate::{
     compensation::finish,
-    status::{StepResult, Stop, begin},
+    status::{StepResult, begin},
     steps::*,
 };
 
@@ -224,11 +224,5 @@ impl DeployWorkflow {
     #[query]
     pub fn status(&self, _ctx: &WorkflowContextView) -> DeployStatus {
         self.status.clone()
-    }
-}
-
-impl From<temporalio_sdk::ActivityExecutionError> for Stop {
-    fn from(error: temporalio_sdk::ActivityExecutionError) -> Self {
-        Stop::Failed(crate::status::describe(&error))
     }
 }

@@ -23,6 +23,12 @@ pub(crate) enum Stop {
 
 pub(crate) type StepResult<T> = Result<T, Stop>;
 
+impl From<ActivityExecutionError> for Stop {
+    fn from(error: ActivityExecutionError) -> Self {
+        Stop::Failed(describe(&error))
+    }
+}
+
 pub(crate) fn begin(ctx: &WorkflowContext<DeployWorkflow>, request: &DeployRequest) {
     let started_at = now(ctx);
     ctx.state_mut(|s| {

@@ -65,6 +65,16 @@ impl Plan {
         }
     }
 
+    /// Compose's config hashes for containers on `image`: the new image's, or (for what a
+    /// rollback puts back) the ones of the images deployed before.
+    pub fn config_hashes(&self, image: &str) -> &std::collections::HashMap<String, String> {
+        if image == self.image {
+            &self.request.compose_config_hashes
+        } else {
+            &self.request.previous_config_hashes
+        }
+    }
+
     pub fn server(&self, colour: Colour) -> ServerRef {
         ServerRef {
             backend: self.environment.haproxy_backend.clone(),
@@ -553,18 +563,13 @@ pub(crate) async fn replace_container(
     plan: &Plan,
     summary: String,
 ) -> StepResult<()> {
-    let hashes = if image == plan.image {
-        &plan.request.compose_config_hashes
-    } else {
-        &plan.request.previous_config_hashes
-    };
     ctx.execute_activity(
         DockerActivities::replace_container,
         ReplaceContainer {
             container: container.to_string(),
             image: image.to_string(),
             stop_timeout_seconds: STOP_TIMEOUT.as_secs(),
-            config_hashes: hashes.clone(),
+            config_hashes: plan.config_hashes(image).clone(),
         },
         scoped(ctx, changing(summary)),
     )
@@ -624,11 +629,6 @@ pub(crate) async fn move_workers(
 ) -> StepResult<()> {
     let service = plan.workers();
     let count = plan.worker_count;
-    let hashes = if image == plan.image {
-        &plan.request.compose_config_hashes
-    } else {
-        &plan.request.previous_config_hashes
-    };
     let started = ctx
         .execute_activity(
             DockerActivities::start_workers,
@@ -637,7 +637,7 @@ pub(crate) async fn move_workers(
                 image: image.to_string(),
                 count,
                 timeout_seconds: CONTAINER_HEALTH_TIMEOUT.as_secs(),
-                config_hashes: hashes.clone(),
+                config_hashes: plan.config_hashes(image).clone(),
             },
             scoped(
                 ctx,

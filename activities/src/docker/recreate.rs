@@ -161,12 +161,7 @@ pub async fn replace_container(
             .await?
             .ok_or_else(|| Permanent::NoSuchContainer(name.into()))?,
     };
-    let old_image_config = docker
-        .inspect_image(template.image.as_deref().unwrap_or_default())
-        .await
-        .ok()
-        .and_then(|image| image.config)
-        .unwrap_or_default();
+    let old_image_config = image_config(docker, template.image.as_deref()).await;
     let mut body = recreate_body(&template, &old_image_config, image);
     set_config_hash(&mut body, config_hashes);
     if let Err(error) = create_and_start(docker, name, body, &template).await {
@@ -178,6 +173,16 @@ pub async fn replace_container(
     crash_point("replace-after-start");
     remove(docker, &aside).await?;
     Ok(())
+}
+
+/// The configuration an image gives its containers; empty when the image is gone.
+async fn image_config(docker: &Docker, image: Option<&str>) -> ImageConfig {
+    docker
+        .inspect_image(image.unwrap_or_default())
+        .await
+        .ok()
+        .and_then(|image| image.config)
+        .unwrap_or_default()
 }
 
 async fn rename(docker: &Docker, from: &str, to: &str) -> anyhow::Result<()> {
@@ -268,12 +273,7 @@ pub async fn start_service_containers(
     let template = inspect(docker, &template.name)
         .await?
         .with_context(|| format!("container {} vanished", template.name))?;
-    let old_image_config = docker
-        .inspect_image(template.image.as_deref().unwrap_or_default())
-        .await
-        .ok()
-        .and_then(|image| image.config)
-        .unwrap_or_default();
+    let old_image_config = image_config(docker, template.image.as_deref()).await;
     // A container created on the new image but never started (a crash between create and
     // start) is started now, and counts.
     let on_image: Vec<_> = containers
