@@ -21,7 +21,10 @@ use crate::{
     options::*,
     plan::*,
     status::{StepResult, Stop, set_phase, started},
-    steps::{Plan, move_cron, move_workers, scoped, switch},
+    steps::{
+        Plan, colour_variable, move_cron, move_workers, record_version, replace_container, scoped,
+        switch,
+    },
 };
 
 pub(crate) async fn finish(
@@ -111,30 +114,43 @@ async fn roll_back(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) {
         note(ctx, outcome(moved, format!("cron back on {image}")));
     }
     if started(ctx, START_IDLE_COLOUR) && !takes_traffic(ctx, plan).await {
-        let container = names(&plan.environment, plan.target).container.to_string();
-        let stopped = ctx
-            .execute_activity(
-                DockerActivities::stop_container,
-                ReplaceContainer {
-                    container: container.clone(),
-                    image: String::new(),
-                    stop_timeout_seconds: STOP_TIMEOUT.as_secs(),
-                    config_hashes: Default::default(),
-                },
-                uncancellable(changing(format!("stop {container}: it takes no traffic"))),
-            )
-            .await;
+        let moved = idle_colour_back(ctx, plan).await;
         note(
             ctx,
-            match stopped {
-                Ok(()) => format!("{target} ({container}) stopped"),
-                Err(error) => format!(
-                    "{target} could not be stopped: {}",
-                    crate::status::describe(&error)
+            outcome(
+                moved,
+                format!(
+                    "{target} back on {} and stopped",
+                    plan.previous_target_image
                 ),
-            },
+            ),
         );
     }
+}
+
+/// The new colour takes no traffic: it goes back to the image it had, as Compose's env file
+/// says again, and is stopped, so that a later `docker compose up -d` brings back what ran
+/// before, never the release that failed.
+async fn idle_colour_back(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) -> StepResult<()> {
+    let container = names(&plan.environment, plan.target).container.to_string();
+    let image = plan.previous_target_image.clone();
+    if !image.is_empty() {
+        let summary = format!("put {container} back on {image}");
+        replace_container(ctx, "roll back", &container, &image, plan, summary).await?;
+        record_version(ctx, colour_variable(&plan.environment, plan.target), &image).await?;
+    }
+    ctx.execute_activity(
+        DockerActivities::stop_container,
+        ReplaceContainer {
+            container: container.clone(),
+            image: String::new(),
+            stop_timeout_seconds: STOP_TIMEOUT.as_secs(),
+            config_hashes: Default::default(),
+        },
+        uncancellable(changing(format!("stop {container}: it takes no traffic"))),
+    )
+    .await?;
+    Ok(())
 }
 
 fn outcome(result: StepResult<()>, done: String) -> String {

@@ -37,6 +37,8 @@ pub(crate) struct Plan {
     pub target: Colour,
     /// What runs before the deploy, so that a rollback can put it back.
     pub previous_cron_image: String,
+    /// The idle colour's image before this deploy replaced it.
+    pub previous_target_image: String,
     pub previous_worker_image: String,
     pub worker_count: u32,
 }
@@ -118,8 +120,12 @@ pub(crate) async fn preflight(
             let (live, target) =
                 choose_colours(&environment, &servers).map_err(|e| Stop::Failed(e.to_string()))?;
             let mut live_image = String::new();
+            let mut previous_target_image = String::new();
             for colour in [Colour::Blue, Colour::Green] {
                 let found = inspect(ctx, names(&environment, colour).container).await?;
+                if colour == target {
+                    previous_target_image = found.image.clone();
+                }
                 if Some(colour) == live {
                     if found.image_id == info.id {
                         return Err(Stop::Failed(format!(
@@ -166,6 +172,7 @@ pub(crate) async fn preflight(
                 live,
                 target,
                 previous_cron_image: cron.image,
+                previous_target_image,
                 previous_worker_image,
                 worker_count,
             })
@@ -831,7 +838,7 @@ pub(crate) fn scoped(
     }
 }
 
-fn colour_variable(environment: &Environment, colour: Colour) -> &str {
+pub(crate) fn colour_variable(environment: &Environment, colour: Colour) -> &str {
     match colour {
         Colour::Blue => &environment.blue_image_variable,
         _ => &environment.green_image_variable,

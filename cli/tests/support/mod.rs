@@ -291,6 +291,19 @@ pub fn temporal_status(workflow_id: &str) -> String {
 
 pub const DEPLOY_LIMIT: Duration = Duration::from_secs(300);
 
+/// Marks failed migrations as rolled back, as an operator does with Prisma's
+/// `migrate resolve --rolled-back` after a failed release, so later deploys go on.
+pub async fn resolve_failed_migrations() {
+    let pool = database().await;
+    sqlx::query(
+        "UPDATE _prisma_migrations SET rolled_back_at = now() \
+         WHERE finished_at IS NULL AND rolled_back_at IS NULL AND logs IS NOT NULL",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+}
+
 /// Brings the stack up if it is not, and ends any deploy a failed test left behind.
 pub async fn settled_stack() {
     if reqwest::get(format!("{FRONTEND}/version")).await.is_err() {
@@ -304,6 +317,7 @@ pub async fn settled_stack() {
             await_phase(&FINAL_PHASES).await;
         }
     }
+    resolve_failed_migrations().await;
     // A bad release a test left live (flaky, sick) is replaced by a good one.
     if !["v1", "v2"].contains(&served_version().await.as_str()) {
         let output = deploy("v1").await;
