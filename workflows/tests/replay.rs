@@ -1,5 +1,5 @@
 //! Determinism: recorded histories of real deploys (completed, rejected at the gate, refused
-//! at preflight) must replay against today's workflow code. A change that would break
+//! at preflight, rolled back during the bake, aborted during the worker roll) must replay against today's workflow code. A change that would break
 //! deploys in flight during a worker upgrade fails here, with no server needed.
 //!
 //! Record the latest deploy of the compose stack as a new history with
@@ -25,21 +25,28 @@ async fn replay(name: &str) {
 }
 
 #[tokio::test]
-#[ignore = "the fixtures predate the bake and compensation steps; re-record them (see the module doc)"]
 async fn a_completed_deploy_replays() {
     replay("completed").await;
 }
 
 #[tokio::test]
-#[ignore = "the fixtures predate the bake and compensation steps; re-record them (see the module doc)"]
 async fn a_deploy_rejected_at_the_gate_replays() {
     replay("rejected").await;
 }
 
 #[tokio::test]
-#[ignore = "the fixtures predate the bake and compensation steps; re-record them (see the module doc)"]
 async fn a_deploy_refused_at_preflight_replays() {
     replay("refused").await;
+}
+
+#[tokio::test]
+async fn a_deploy_rolled_back_during_the_bake_replays() {
+    replay("rolled_back").await;
+}
+
+#[tokio::test]
+async fn a_deploy_aborted_during_the_worker_roll_replays() {
+    replay("aborted").await;
 }
 
 /// Not a check: writes the latest `deploy-local` run to `tests/histories/$RECORD_AS.json`.
