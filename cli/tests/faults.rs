@@ -198,9 +198,10 @@ async fn worker_killed_during(row: &str, reached: impl Fn(&DeployStatus) -> bool
         reached(s) || s.phase == Phase::AwaitingApproval as i32
     })
     .await;
+    let mut killed_at = gate.clone();
     if !reached(&gate) {
         deployctl(&["approve", "--by", "tester"]);
-        wait_for(row, &reached).await;
+        killed_at = wait_for(row, &reached).await;
     }
     docker_cli(&["kill", "--signal", "KILL", DEPLOY_WORKER]);
     let replaced = Instant::now();
@@ -208,6 +209,19 @@ async fn worker_killed_during(row: &str, reached: impl Fn(&DeployStatus) -> bool
     if reached(&gate) && gate.phase == Phase::AwaitingApproval as i32 {
         deployctl(&["approve", "--by", "tester"]);
     }
+    // Resumed: a step moved on since the kill.
+    let progress = |s: &DeployStatus| -> Vec<(i32, String)> {
+        s.steps
+            .iter()
+            .map(|step| (step.state, step.finished_at.clone()))
+            .collect()
+    };
+    let before = progress(&killed_at);
+    wait_for(row, |s| progress(s) != before).await;
+    println!(
+        "{row}: the deploy moved on {:.1} s after the worker was replaced",
+        replaced.elapsed().as_secs_f64()
+    );
     let done = await_phase(&FINAL_PHASES).await;
     println!(
         "{row}: deploy ended {:.1} s after the worker was replaced",

@@ -145,6 +145,9 @@ pub async fn run(
     let runtime = Runtime::from_current_tokio(Default::default())?;
     let task_queue = options.task_queue.clone();
     options.graceful_shutdown_period = Some(Duration::from_secs(25));
+    // A workflow whose worker died waits this long on that worker's sticky queue before any
+    // other worker may take it (the SDK default is 10 s); a deploy resumes sooner with less.
+    options.sticky_queue_schedule_to_start_timeout = Duration::from_secs(3);
     let mut worker = Worker::new(&runtime, client, options)?;
     let shutdown = worker.shutdown_handle();
     tokio::spawn(async move {
