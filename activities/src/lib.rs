@@ -10,6 +10,7 @@ pub mod database;
 pub mod docker;
 pub mod haproxy;
 pub mod health;
+pub mod temporal;
 
 use std::{future::Future, time::Duration};
 
@@ -17,6 +18,15 @@ use temporalio_sdk::{
     ApplicationFailure,
     activities::{ActivityContext, ActivityError},
 };
+
+/// `pid@hostname`: in a container the hostname is the container id, so the Web UI's worker
+/// identity, and Temporal's record of who changed a deployment, name the container.
+pub fn identity() -> String {
+    let hostname = std::fs::read_to_string("/etc/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| "worker".into());
+    format!("{}@{hostname}", std::process::id())
+}
 
 /// Errors that no retry can mend: the activity fails for good, and the workflow decides.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use deployctl_proto::v1::{
     ApproveSignal, BakeOptions, DeployRequest, DeployStatus, GateExpiry, Phase, RejectSignal,
-    RollbackRequest, StepState,
+    RollbackRequest, StepState, WorkerRollOptions,
 };
 use deployctl_workflows::{DEPLOY_TASK_QUEUE, DeployWorkflow, plan::PREFLIGHT};
 use temporalio_client::{
@@ -136,6 +136,19 @@ struct DeployOptions {
     /// ...and at least this many 5xx were seen.
     #[arg(long, default_value_t = 3)]
     bake_min_5xx: u32,
+    /// Worker containers after the deploy; by default the environment's `worker_replicas`.
+    #[arg(long)]
+    workers: Option<u32>,
+    /// Ramp the new worker version before it becomes Current, e.g. `10,50` (percent of new
+    /// workflows), each step held for `--worker-ramp-pause` seconds.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=99))]
+    worker_ramp: Vec<u32>,
+    #[arg(long, default_value_t = 30)]
+    worker_ramp_pause: u32,
+    /// How long the old worker version may keep open Pinned workflows before the deploy fails
+    /// and names them.
+    #[arg(long, default_value_t = 600)]
+    drain_timeout: u32,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -288,10 +301,13 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
 
 fn deploy_request(
     compose_file: &std::path::Path,
-    environment: deployctl_proto::v1::Environment,
+    mut environment: deployctl_proto::v1::Environment,
     version: String,
     options: DeployOptions,
 ) -> DeployRequest {
+    if let Some(workers) = options.workers {
+        environment.worker_replicas = workers;
+    }
     let image = format!("{}:{version}", environment.image_repository);
     let hashes = |image: Option<&str>| {
         compose::config_hashes(compose_file, &environment.image_variables, image).unwrap_or_else(
@@ -316,6 +332,11 @@ fn deploy_request(
             seconds: options.bake_seconds,
             max_5xx_ratio: options.bake_max_5xx_ratio,
             min_5xx: options.bake_min_5xx,
+        }),
+        worker_roll: Some(WorkerRollOptions {
+            ramp_percentages: options.worker_ramp,
+            ramp_pause_seconds: options.worker_ramp_pause,
+            drain_timeout_seconds: options.drain_timeout,
         }),
         environment: Some(environment),
     }

@@ -68,6 +68,9 @@ pub fn changes(before: &DeployStatus, after: &DeployStatus) -> Vec<String> {
             after.bake_until
         ));
     }
+    for line in after.notices.iter().skip(before.notices.len()) {
+        lines.push(format!("  ⚠ {line}"));
+    }
     for line in after.compensation.iter().skip(before.compensation.len()) {
         lines.push(format!("  ↩ {line}"));
     }
@@ -127,6 +130,9 @@ pub fn render(status: &DeployStatus) -> String {
     }
     if !status.error.is_empty() {
         text.push_str(&format!("error: {}\n", status.error));
+    }
+    for line in &status.notices {
+        text.push_str(&format!("notice: {line}\n"));
     }
     for line in &status.compensation {
         text.push_str(&format!("compensation: {line}\n"));

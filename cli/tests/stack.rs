@@ -54,7 +54,6 @@ async fn stack_comes_up_healthy_from_nothing() {
         "ecomweb_api_green",
         "ecomweb_cron",
         "ecomweb_worker",
-        "deploy_worker",
         "ecomweb_redis",
         "postgres",
         "temporal",
@@ -134,7 +133,7 @@ async fn a_deploy_rolls_every_scaled_worker() {
     wait_until_healthy().await;
     assert_eq!(service_images("ecomweb_worker").await.len(), 5);
     let version = other_version().await;
-    let output = deploy(version).await;
+    let output = deploy_with(version, &["--workers", "5"]).await;
     assert!(output.status.success(), "{}", text(&output));
     let workers = service_images("ecomweb_worker").await;
     assert_eq!(workers.len(), 5, "{workers:?}");

@@ -52,10 +52,10 @@ enum Role {
         #[arg(long, env = "CRON_INTERVAL_MS", default_value_t = 2000)]
         interval_ms: u64,
     },
-    /// Process the app's Temporal tasks; with `--deploy`, deploys too.
+    /// Process the app's Temporal tasks, and deploys (one pool).
     Worker {
         #[command(flatten)]
-        temporal: deployctl_worker::TemporalArgs,
+        pool: deployctl_worker::PoolArgs,
         #[arg(long, env = "APP_TASK_QUEUE", default_value = tasks::TASK_QUEUE)]
         task_queue: String,
     },
@@ -70,15 +70,13 @@ async fn main() -> ExitCode {
         return api::healthcheck(&cli.ready_file).await;
     }
     deployctl_worker::init_tracing();
+    deployctl_activities::setup_failpoints();
     let result = match cli.role {
         Role::Api { port, migrations } => api::run(port, &migrations, &cli.ready_file).await,
         Role::Cron { interval_ms } => {
             cron::run(Duration::from_millis(interval_ms), &cli.ready_file).await
         }
-        Role::Worker {
-            temporal,
-            task_queue,
-        } => tasks::run(temporal, task_queue, &cli.ready_file).await,
+        Role::Worker { pool, task_queue } => tasks::run(pool, task_queue, &cli.ready_file).await,
         Role::Healthcheck => unreachable!(),
     };
     match result {

@@ -1,8 +1,14 @@
-//! The Temporal worker, as a library: connect, register, run until SIGTERM, drain.
+//! The Temporal worker, as a library: one pool for the app's tasks and for deploys.
 //!
-//! Two callers share it. `deployctl-worker` runs the deploy workflow and its activities. The
-//! app's own worker (`ecomweb worker`) joins its tasks through [`run`] and may host deploys
-//! too, so one horizontally scaled pool can do both.
+//! An app joins the pool with one call, [`join_pool`], handing over its own `WorkerOptions`
+//! (its task queue, workflows and activities). The pool adds the deploy workflow on the
+//! `deployctl` task queue, makes every worker a version of the environment's Worker
+//! Deployment (Build ID = the image version), serves the SDK's Prometheus metrics, and on
+//! SIGTERM stops polling and lets in-flight tasks finish. So the same horizontally scaled
+//! containers run the app and roll themselves.
+
+mod pool;
+mod versioning;
 
 use std::{path::PathBuf, str::FromStr, time::Duration};
 
@@ -13,11 +19,15 @@ use deployctl_activities::{
     docker::{self, DockerActivities},
     haproxy::{Haproxy, HaproxyActivities},
     health::{HealthActivities, HealthChecker},
+    identity,
+    temporal::TemporalActivities,
 };
 pub use deployctl_workflows::DEPLOY_TASK_QUEUE;
 use deployctl_workflows::DeployWorkflow;
+pub use pool::{PoolArgs, join_pool};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
-use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use temporalio_sdk::WorkerOptions;
+pub use versioning::{AppBehavior, VersioningArgs};
 
 /// Where Temporal is. Flags, or the standard `TEMPORAL_ADDRESS` / `TEMPORAL_NAMESPACE`.
 #[derive(Clone, Debug, clap::Args)]
@@ -74,7 +84,7 @@ pub async fn connect(temporal: &TemporalArgs, patience: Duration) -> anyhow::Res
     let deadline = tokio::time::Instant::now() + patience;
     loop {
         let options = ConnectionOptions::new(url.clone())
-            .identity(format!("{}@{}", std::process::id(), hostname()))
+            .identity(identity())
             .build();
         match Connection::connect(options).await {
             Ok(connection) => {
@@ -95,16 +105,11 @@ pub async fn connect(temporal: &TemporalArgs, patience: Duration) -> anyhow::Res
     }
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|name| name.trim().to_string())
-        .unwrap_or_else(|_| "worker".into())
-}
-
 /// Registers the deploy workflow and its activities, one per real part.
 pub async fn register_deploy(
     options: &mut WorkerOptions,
     deploy: &DeployArgs,
+    client: &Client,
 ) -> anyhow::Result<()> {
     let haproxy = Haproxy {
         address: deploy.haproxy_runtime_api.parse()?,
@@ -131,40 +136,9 @@ pub async fn register_deploy(
     options.register_activities(HealthActivities {
         checker: HealthChecker::new(),
     });
-    Ok(())
-}
-
-/// Runs a worker on `task_queue` until SIGTERM or Ctrl-C, then shuts down gracefully:
-/// no new tasks are polled, and the ones in flight finish. `ready_file`, when given, is
-/// written once the worker is polling, for a container healthcheck.
-pub async fn run(
-    client: Client,
-    mut options: WorkerOptions,
-    ready_file: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    let runtime = Runtime::from_current_tokio(Default::default())?;
-    let task_queue = options.task_queue.clone();
-    options.graceful_shutdown_period = Some(Duration::from_secs(25));
-    // A workflow whose worker died waits this long on that worker's sticky queue before any
-    // other worker may take it (the SDK default is 10 s); a deploy resumes sooner with less.
-    options.sticky_queue_schedule_to_start_timeout = Duration::from_secs(3);
-    let mut worker = Worker::new(&runtime, client, options)?;
-    let shutdown = worker.shutdown_handle();
-    tokio::spawn(async move {
-        wait_for_termination().await;
-        tracing::info!("termination requested: finishing in-flight tasks, polling no more");
-        shutdown();
+    options.register_activities(TemporalActivities {
+        client: client.clone(),
     });
-    if let Some(path) = &ready_file {
-        std::fs::write(path, &task_queue).with_context(|| format!("writing {}", path.display()))?;
-    }
-    tracing::info!(task_queue, "worker polling");
-    let outcome = worker.run().await;
-    if let Some(path) = &ready_file {
-        let _ = std::fs::remove_file(path);
-    }
-    outcome?;
-    tracing::info!("worker stopped cleanly");
     Ok(())
 }
 
@@ -178,7 +152,8 @@ pub async fn wait_for_termination() {
     }
 }
 
-/// The healthcheck subcommand: ready once the worker has written its ready file.
+/// The healthcheck subcommand: healthy while the worker polls. The pool writes the ready file
+/// once its workers poll and removes it the moment SIGTERM stops their polling.
 pub fn healthcheck(ready_file: &std::path::Path) -> std::process::ExitCode {
     if ready_file.exists() {
         std::process::ExitCode::SUCCESS

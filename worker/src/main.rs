@@ -1,11 +1,11 @@
-//! `deployctl-worker`: runs deploys. Polls the `deployctl` task queue with the deploy workflow
-//! and its activities, and drains on SIGTERM.
+//! `deployctl-worker`: a pool member that hosts deploys only. The app's own worker normally
+//! hosts them (`deployctl_worker::join_pool`); this binary is the opt-in for running deploys
+//! somewhere else, such as a host outside the Compose project.
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use deployctl_worker::{DEPLOY_TASK_QUEUE, DeployArgs, TemporalArgs};
-use temporalio_sdk::WorkerOptions;
+use deployctl_worker::PoolArgs;
 
 #[derive(Parser)]
 #[command(
@@ -17,12 +17,8 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
-    temporal: TemporalArgs,
-    #[command(flatten)]
-    deploy: DeployArgs,
-    #[arg(long, env = "DEPLOYCTL_TASK_QUEUE", default_value = DEPLOY_TASK_QUEUE)]
-    task_queue: String,
-    /// Written once polling, removed on exit; `healthcheck` looks for it.
+    pool: PoolArgs,
+    /// Written once polling, removed when polling stops; `healthcheck` looks for it.
     #[arg(long, env = "WORKER_READY_FILE", default_value = "/tmp/worker-ready")]
     ready_file: PathBuf,
 }
@@ -41,23 +37,11 @@ async fn main() -> ExitCode {
     }
     deployctl_worker::init_tracing();
     deployctl_activities::setup_failpoints();
-    match run(cli.temporal, cli.task_queue, cli.deploy, cli.ready_file).await {
+    match deployctl_worker::join_pool(cli.pool, Vec::new(), Some(cli.ready_file)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-async fn run(
-    temporal: TemporalArgs,
-    task_queue: String,
-    deploy: DeployArgs,
-    ready_file: PathBuf,
-) -> anyhow::Result<()> {
-    let client = deployctl_worker::connect(&temporal, Duration::from_secs(120)).await?;
-    let mut options = WorkerOptions::new(task_queue).build();
-    deployctl_worker::register_deploy(&mut options, &deploy).await?;
-    deployctl_worker::run(client, options, Some(ready_file)).await
 }

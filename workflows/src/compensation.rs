@@ -21,10 +21,8 @@ use crate::{
     options::*,
     plan::*,
     status::{StepResult, Stop, set_phase, started},
-    steps::{
-        Plan, colour_variable, move_cron, move_workers, record_version, replace_container, scoped,
-        switch,
-    },
+    steps::{Plan, colour_variable, move_cron, record_version, replace_container, scoped, switch},
+    workers::move_workers,
 };
 
 pub(crate) async fn finish(

@@ -1,6 +1,7 @@
 //! The deploy workflow and the pure decisions it rests on.
 //!
 //! `deploy` is the Temporal workflow (its state and the ways in), `steps` the runbook's steps,
+//! `workers` the worker roll in Temporal's terms,
 //! `compensation` how a deploy that stops short returns to the last good state, `status` the
 //! bookkeeping, `options` the activity timeouts. `plan` holds the decisions, as pure
 //! functions that are unit-tested without a server.
@@ -11,6 +12,7 @@ mod options;
 pub mod plan;
 mod status;
 mod steps;
+mod workers;
 
 pub use deploy::DeployWorkflow;
 

@@ -131,6 +131,24 @@ pub fn image(environment: &Environment, version: &str) -> String {
     format!("{}:{version}", environment.image_repository)
 }
 
+/// Worker drift: the environment wants `wanted` workers, `running` run. The deploy leaves
+/// `wanted` on the new version, and says so.
+pub fn worker_drift(service: &str, running: u32, wanted: u32) -> Option<String> {
+    (running != wanted).then(|| {
+        format!(
+            "{service}: {running} running, the environment wants {wanted}; the deploy leaves {wanted} on the new version"
+        )
+    })
+}
+
+/// A worker's Build ID in the environment's Worker Deployment: its image's version (tag).
+pub fn build_id(image: &str) -> String {
+    match image.rsplit_once(':') {
+        Some((_, tag)) if !tag.contains('/') => tag.to_string(),
+        _ => "latest".to_string(),
+    }
+}
+
 pub fn phase_name(phase: i32) -> &'static str {
     match Phase::try_from(phase).unwrap_or_default() {
         Phase::Unspecified => "unknown",
@@ -339,5 +357,23 @@ mod tests {
         assert!(position(BAKE) < position(UPDATE_OLD_COLOUR));
         assert!(position(UPDATE_OLD_COLOUR) < position(RECORD_VERSIONS));
         assert_eq!(STEPS[0], PREFLIGHT);
+    }
+
+    #[test]
+    fn build_ids_are_image_versions() {
+        assert_eq!(build_id("ecomweb-api:v2.0.0"), "v2.0.0");
+        assert_eq!(build_id("registry.local:5000/ecomweb-api:v2"), "v2");
+        assert_eq!(build_id("registry.local:5000/ecomweb-api"), "latest");
+        assert_eq!(build_id("ecomweb-api"), "latest");
+    }
+
+    #[test]
+    fn drift_is_named_only_when_counts_differ() {
+        assert_eq!(worker_drift("ecomweb_worker", 2, 2), None);
+        let notice = worker_drift("ecomweb_worker", 1, 2).unwrap();
+        assert!(
+            notice.contains("1 running") && notice.contains("wants 2"),
+            "{notice}"
+        );
     }
 }

@@ -7,15 +7,13 @@ use std::time::Duration;
 use deployctl_activities::{
     compose::{ComposeActivities, RecordVersions},
     database::{AwaitMigrations, DatabaseActivities},
-    docker::{
-        AwaitHealthy, DockerActivities, DrainWorkers, ReplaceContainer, ServiceRef, StartWorkers,
-    },
+    docker::{AwaitHealthy, DockerActivities, ReplaceContainer, ServiceRef},
     haproxy::{HaproxyActivities, ServerCounters, ServerRef, SwitchTraffic},
     health::{CheckHealth, HealthActivities},
 };
 use deployctl_proto::v1::{
     Colour, ContainerReplaced, DeployRequest, Environment, Gate, GateExpiry, Phase, StepState,
-    TrafficSwitched, WorkersReplaced, change,
+    TrafficSwitched, change,
 };
 use temporalio_sdk::{TimerOptions, WorkflowContext};
 
@@ -24,6 +22,7 @@ use crate::{
     options::*,
     plan::{self, *},
     status::{StepResult, Stop, mark, now, record, step},
+    workers::move_workers,
 };
 
 /// What preflight learnt, which every later step (and compensation) uses.
@@ -148,10 +147,16 @@ pub(crate) async fn preflight(
                     quick(format!("list {} containers", environment.worker_service)),
                 )
                 .await?;
+            let running = workers.iter().filter(|w| w.running).count() as u32;
             let worker_count = match environment.worker_replicas {
-                0 => workers.iter().filter(|w| w.running).count().max(1) as u32,
+                0 => running.max(1),
                 replicas => replicas,
             };
+            if let Some(notice) =
+                plan::worker_drift(&environment.worker_service, running, worker_count)
+            {
+                ctx.state_mut(|s| s.status.notices.push(notice));
+            }
             let previous_worker_image = workers
                 .iter()
                 .find(|w| w.running)
@@ -623,60 +628,6 @@ pub(crate) async fn move_cron(
         ),
     )
     .await?;
-    Ok(())
-}
-
-/// Workers onto `image`: the new ones start and are healthy before the old ones drain.
-pub(crate) async fn move_workers(
-    ctx: &WorkflowContext<DeployWorkflow>,
-    step_name: &str,
-    plan: &Plan,
-    from_image: &str,
-    image: &str,
-) -> StepResult<()> {
-    let service = plan.workers();
-    let count = plan.worker_count;
-    let started = ctx
-        .execute_activity(
-            DockerActivities::start_workers,
-            StartWorkers {
-                service: service.clone(),
-                image: image.to_string(),
-                count,
-                timeout_seconds: CONTAINER_HEALTH_TIMEOUT.as_secs(),
-                config_hashes: plan.config_hashes(image).clone(),
-            },
-            scoped(
-                ctx,
-                waiting(
-                    CONTAINER_HEALTH_TIMEOUT,
-                    format!("start {count} workers on {image}"),
-                ),
-            ),
-        )
-        .await?;
-    record_version(ctx, &plan.environment.worker_image_variable, image).await?;
-    let removed = ctx
-        .execute_activity(
-            DockerActivities::drain_workers,
-            DrainWorkers {
-                service: service.clone(),
-                keep_image: image.to_string(),
-                stop_timeout_seconds: STOP_TIMEOUT.as_secs(),
-            },
-            scoped(ctx, changing(format!("drain the workers not on {image}"))),
-        )
-        .await?;
-    record(
-        ctx,
-        step_name,
-        change::Kind::WorkersReplaced(WorkersReplaced {
-            removed,
-            started,
-            previous_image: from_image.to_string(),
-            new_image: image.to_string(),
-        }),
-    );
     Ok(())
 }
 

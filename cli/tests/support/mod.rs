@@ -265,28 +265,147 @@ pub async fn other_version() -> &'static str {
     }
 }
 
-/// Temporal's own view of the workflow's status, e.g. "WORKFLOW_EXECUTION_STATUS_COMPLETED",
-/// asked with the temporal CLI inside the temporal container.
+/// The temporal CLI inside the temporal container, with JSON output.
+pub fn temporal_json(arguments: &[&str]) -> serde_json::Value {
+    let mut all = vec!["exec", "-T", "temporal", "/temporal"];
+    all.extend_from_slice(arguments);
+    all.extend_from_slice(&["--output", "json", "--address", "127.0.0.1:7233"]);
+    let output = compose(&all);
+    serde_json::from_slice(&output.stdout).expect("temporal CLI JSON")
+}
+
+/// Temporal's own view of the workflow's status, e.g. "WORKFLOW_EXECUTION_STATUS_COMPLETED".
 pub fn temporal_status(workflow_id: &str) -> String {
-    let output = compose(&[
-        "exec",
-        "-T",
-        "temporal",
-        "/temporal",
-        "workflow",
-        "describe",
-        "--workflow-id",
-        workflow_id,
-        "--output",
-        "json",
-        "--address",
-        "127.0.0.1:7233",
-    ]);
-    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("describe JSON");
+    let value = temporal_json(&["workflow", "describe", "--workflow-id", workflow_id]);
     value["workflowExecutionInfo"]["status"]
         .as_str()
         .unwrap_or_default()
         .to_string()
+}
+
+/// The deploy workflow's history, as the temporal CLI prints it.
+pub fn deploy_history() -> Vec<serde_json::Value> {
+    let value = temporal_json(&["workflow", "show", "--workflow-id", "deploy-local"]);
+    value["events"].as_array().cloned().unwrap_or_default()
+}
+
+/// The container (its id, which is its hostname) of a worker identity `pid@hostname`.
+fn container_of(identity: &str) -> Option<String> {
+    identity
+        .split_once('@')
+        .map(|(_, host)| host.to_string())
+        .filter(|host| !host.is_empty())
+}
+
+/// The pool member running the deploy now: the one running its pending activity, or else the
+/// one that took its last workflow task (which holds it on its sticky queue).
+pub fn worker_running_the_deploy() -> String {
+    let described = temporal_json(&["workflow", "describe", "--workflow-id", "deploy-local"]);
+    let started = described["pendingActivities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["state"].as_str() == Some("PENDING_ACTIVITY_STATE_STARTED"))
+        .find_map(|a| a["lastWorkerIdentity"].as_str().and_then(container_of));
+    if let Some(container) = started {
+        return container;
+    }
+    deploy_history()
+        .iter()
+        .rev()
+        .find_map(|event| {
+            event["workflowTaskStartedEventAttributes"]["identity"]
+                .as_str()
+                .and_then(container_of)
+        })
+        .expect("no worker has taken a task of the deploy")
+}
+
+/// The worker pool recreated with these crash points armed (empty: none), then healthy.
+pub async fn pool_with_failpoints(failpoints: &str) {
+    let output = Command::new(repository().join("scripts/compose.sh"))
+        .current_dir(repository())
+        .args([
+            "-p",
+            PROJECT,
+            "up",
+            "-d",
+            "--no-deps",
+            "--force-recreate",
+            "ecomweb_worker",
+        ])
+        .env("DEPLOYCTL_FAILPOINTS", failpoints)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    wait_until_healthy().await;
+}
+
+/// Watches pool members die, live (the engine keeps only its last few hundred events, and
+/// healthchecks fill them within minutes): container id, unix time and exit code of each.
+pub struct DeathWatch {
+    child: std::process::Child,
+    seen: std::sync::Arc<Mutex<Vec<(String, i64, i64)>>>,
+}
+
+impl DeathWatch {
+    pub fn start() -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new("docker")
+            .args([
+                "events",
+                "--filter",
+                "event=die",
+                "--filter",
+                "label=com.docker.compose.service=ecomweb_worker",
+                "--format",
+                "{{.Actor.ID}} {{.Time}} {{.Actor.Attributes.exitCode}}",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("docker events");
+        let stdout = child.stdout.take().unwrap();
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut fields = line.split_whitespace();
+                if let (Some(id), Some(time), Some(code)) =
+                    (fields.next(), fields.next(), fields.next())
+                {
+                    if let (Ok(time), Ok(code)) = (time.parse(), code.parse()) {
+                        sink.lock().unwrap().push((id.to_string(), time, code));
+                    }
+                }
+            }
+        });
+        // `docker events` subscribes as it starts; give it a moment before anything dies.
+        std::thread::sleep(Duration::from_millis(500));
+        DeathWatch { child, seen }
+    }
+
+    /// Every death seen so far: (container id, unix time, exit code).
+    pub fn deaths(&self) -> Vec<(String, i64, i64)> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// How many died of a crash point (abort: exit 134).
+    pub fn crashes(&self) -> usize {
+        self.deaths()
+            .iter()
+            .filter(|(_, _, code)| *code == 134)
+            .count()
+    }
+}
+
+impl Drop for DeathWatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 pub const DEPLOY_LIMIT: Duration = Duration::from_secs(300);
@@ -351,10 +470,20 @@ pub async fn await_phase(phases: &[Phase]) -> DeployStatus {
 
 /// Runs `deployctl start --wait` off the async runtime, so load keeps flowing meanwhile.
 pub async fn deploy(version: &str) -> std::process::Output {
-    let version = version.to_string();
-    tokio::task::spawn_blocking(move || deployctl(&["start", "--version", &version, "--wait"]))
-        .await
-        .unwrap()
+    deploy_with(version, &[]).await
+}
+
+/// `deploy`, with more `start` options.
+pub async fn deploy_with(version: &str, options: &[&str]) -> std::process::Output {
+    let mut arguments: Vec<String> = ["start", "--version", version, "--wait"]
+        .map(String::from)
+        .to_vec();
+    arguments.extend(options.iter().map(|o| o.to_string()));
+    tokio::task::spawn_blocking(move || {
+        deployctl(&arguments.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap()
 }
 
 pub fn instant_of(timestamp: &str, wall: SystemTime, monotonic: Instant) -> Instant {

@@ -1,0 +1,372 @@
+//! Temporal itself as a real part: the environment's Worker Deployment.
+//!
+//! The worker roll hands work from one version of the pool to the next in Temporal's own
+//! terms: the new version must poll every task queue before it becomes Current, and the old
+//! one is stopped only once Temporal reports it Drained (no open Pinned workflow left on it).
+//! Every call here reads first and changes only what is still different, so a retry on another
+//! worker, after the one running the roll was killed, resumes where it left off.
+
+use std::{sync::Arc, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use temporalio_client::{Client, NamespacedClient, WorkflowListOptions, grpc::WorkflowService};
+use temporalio_common::protos::temporal::api::{
+    deployment::v1::{WorkerDeploymentInfo, WorkerDeploymentVersion as VersionProto},
+    enums::v1::{VersionDrainageStatus, WorkerDeploymentVersionStatus},
+    workflowservice::v1::{
+        DescribeWorkerDeploymentRequest, DescribeWorkerDeploymentVersionRequest,
+        SetWorkerDeploymentCurrentVersionRequest, SetWorkerDeploymentRampingVersionRequest,
+    },
+};
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+use crate::{Heartbeat, Permanent, failure, poll_until};
+
+/// One version of a Worker Deployment: the environment's deployment and a Build ID (the image
+/// version).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VersionRef {
+    pub deployment_name: String,
+    pub build_id: String,
+}
+
+impl VersionRef {
+    /// As the `TemporalWorkerDeploymentVersion` search attribute and the CLI spell it.
+    pub fn spelled(&self) -> String {
+        format!("{}:{}", self.deployment_name, self.build_id)
+    }
+
+    fn proto(&self) -> VersionProto {
+        VersionProto {
+            deployment_name: self.deployment_name.clone(),
+            build_id: self.build_id.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for VersionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.spelled())
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AwaitPolling {
+    pub version: VersionRef,
+    pub task_queues: Vec<String>,
+    pub timeout_seconds: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SetRamping {
+    pub version: VersionRef,
+    pub percentage: f32,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AwaitDrained {
+    pub version: VersionRef,
+    pub timeout_seconds: u64,
+}
+
+/// The deployment's routing as Temporal has it now.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Routing {
+    pub current: Option<String>,
+    pub ramping: Option<(String, u32)>,
+    pub conflict_token: Vec<u8>,
+}
+
+/// Reads the deployment's routing; `None` when no worker has joined it yet.
+pub async fn routing(client: &Client, deployment_name: &str) -> anyhow::Result<Option<Routing>> {
+    let request = DescribeWorkerDeploymentRequest {
+        namespace: client.namespace(),
+        deployment_name: deployment_name.to_string(),
+    };
+    let response = match client
+        .clone()
+        .describe_worker_deployment(tonic::Request::new(request))
+        .await
+    {
+        Ok(response) => response.into_inner(),
+        Err(status) if status.code() == tonic::Code::NotFound => return Ok(None),
+        Err(status) => anyhow::bail!("describing Worker Deployment {deployment_name}: {status}"),
+    };
+    let routing = response
+        .worker_deployment_info
+        .as_ref()
+        .and_then(|info: &WorkerDeploymentInfo| info.routing_config.clone())
+        .unwrap_or_default();
+    let build = |version: Option<VersionProto>| {
+        version
+            .map(|v| v.build_id)
+            .filter(|build_id| !build_id.is_empty())
+    };
+    Ok(Some(Routing {
+        current: build(routing.current_deployment_version),
+        ramping: build(routing.ramping_deployment_version)
+            .map(|build_id| (build_id, routing.ramping_version_percentage.round() as u32)),
+        conflict_token: response.conflict_token,
+    }))
+}
+
+/// Makes `version` Current unless it already is. Returns the version that was Current before.
+pub async fn set_current(client: &Client, version: &VersionRef) -> anyhow::Result<Option<String>> {
+    let routing = routing(client, &version.deployment_name)
+        .await?
+        .unwrap_or_default();
+    if routing.current.as_deref() == Some(version.build_id.as_str()) {
+        return Ok(routing.current);
+    }
+    let request = SetWorkerDeploymentCurrentVersionRequest {
+        namespace: client.namespace(),
+        deployment_name: version.deployment_name.clone(),
+        build_id: version.build_id.clone(),
+        conflict_token: routing.conflict_token,
+        identity: crate::identity(),
+        ..Default::default()
+    };
+    client
+        .clone()
+        .set_worker_deployment_current_version(tonic::Request::new(request))
+        .await
+        .map_err(|status| anyhow::anyhow!("making {version} Current: {status}"))?;
+    Ok(routing.current)
+}
+
+/// A fresh environment's deployment has no Current version, and a versioned worker gets no
+/// task until one is set: the first worker to poll makes its own version Current. Any later
+/// change of Current is the deploy's alone.
+pub async fn adopt_if_no_current(client: &Client, version: &VersionRef) -> anyhow::Result<bool> {
+    match routing(client, &version.deployment_name).await? {
+        Some(Routing {
+            current: Some(_), ..
+        }) => Ok(false),
+        // The deployment exists once this worker's pollers have reached the server.
+        None => anyhow::bail!(
+            "Worker Deployment {} not registered yet",
+            version.deployment_name
+        ),
+        Some(_) => set_current(client, version).await.map(|_| true),
+    }
+}
+
+/// Which task queues `version` polls, as Temporal records them.
+async fn polled_queues(client: &Client, version: &VersionRef) -> anyhow::Result<Vec<String>> {
+    let request = DescribeWorkerDeploymentVersionRequest {
+        namespace: client.namespace(),
+        deployment_version: Some(version.proto()),
+        ..Default::default()
+    };
+    match client
+        .clone()
+        .describe_worker_deployment_version(tonic::Request::new(request))
+        .await
+    {
+        Ok(response) => Ok(response
+            .into_inner()
+            .worker_deployment_version_info
+            .map(|info| info.task_queue_infos.into_iter().map(|q| q.name).collect())
+            .unwrap_or_default()),
+        Err(status) if status.code() == tonic::Code::NotFound => Ok(Vec::new()),
+        Err(status) => anyhow::bail!("describing {version}: {status}"),
+    }
+}
+
+/// Where a version stands: Drained, or still held by these open workflows.
+async fn drainage(client: &Client, version: &VersionRef) -> anyhow::Result<Option<String>> {
+    let request = DescribeWorkerDeploymentVersionRequest {
+        namespace: client.namespace(),
+        deployment_version: Some(version.proto()),
+        ..Default::default()
+    };
+    let info = match client
+        .clone()
+        .describe_worker_deployment_version(tonic::Request::new(request))
+        .await
+    {
+        Ok(response) => response.into_inner().worker_deployment_version_info,
+        // A version Temporal never saw (an unversioned pool before this deploy) holds nothing.
+        Err(status) if status.code() == tonic::Code::NotFound => return Ok(None),
+        Err(status) => anyhow::bail!("describing {version}: {status}"),
+    };
+    let Some(info) = info else { return Ok(None) };
+    let status = info.status();
+    let drained = info
+        .drainage_info
+        .as_ref()
+        .is_some_and(|d| d.status() == VersionDrainageStatus::Drained);
+    match status {
+        WorkerDeploymentVersionStatus::Drained | WorkerDeploymentVersionStatus::Inactive => {
+            Ok(None)
+        }
+        WorkerDeploymentVersionStatus::Draining if drained => Ok(None),
+        WorkerDeploymentVersionStatus::Current | WorkerDeploymentVersionStatus::Ramping => {
+            Err(Permanent::Refused(format!(
+                "{version} is still {}: make the new version Current first",
+                status.as_str_name()
+            ))
+            .into())
+        }
+        _ => {
+            let holders = holders(client, version).await?;
+            Ok(Some(if holders.is_empty() {
+                format!(
+                    "{} (no open Pinned workflow left; Temporal has not counted it yet)",
+                    status.as_str_name()
+                )
+            } else {
+                format!(
+                    "{}: {} open workflow(s) pinned to it, e.g. {}",
+                    status.as_str_name(),
+                    holders.len(),
+                    holders
+                        .iter()
+                        .take(5)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }))
+        }
+    }
+}
+
+/// The open workflows that still hold `version`, from visibility (first 100).
+async fn holders(client: &Client, version: &VersionRef) -> anyhow::Result<Vec<String>> {
+    use futures::StreamExt;
+    let query = format!(
+        "TemporalWorkerDeploymentVersion = '{}' AND ExecutionStatus = 'Running'",
+        version.spelled()
+    );
+    let mut stream =
+        client.list_workflows(query, WorkflowListOptions::builder().limit(100).build());
+    let mut ids = Vec::new();
+    while let Some(execution) = stream.next().await {
+        ids.push(execution?.id().to_string());
+    }
+    Ok(ids)
+}
+
+/// The Worker Deployment activities.
+pub struct TemporalActivities {
+    pub client: Client,
+}
+
+#[temporalio_macros::activities]
+impl TemporalActivities {
+    /// Waits until Temporal reports the version polling every one of `task_queues`.
+    #[activity]
+    pub async fn await_version_polling(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: AwaitPolling,
+    ) -> Result<(), ActivityError> {
+        let what = format!("{} polling {}", input.version, input.task_queues.join(", "));
+        poll_until(
+            &ctx,
+            &what,
+            Duration::from_secs(input.timeout_seconds),
+            || async {
+                let polled = polled_queues(&self.client, &input.version).await?;
+                let missing: Vec<_> = input
+                    .task_queues
+                    .iter()
+                    .filter(|queue| !polled.contains(queue))
+                    .cloned()
+                    .collect();
+                if missing.is_empty() {
+                    Ok(Some(()))
+                } else {
+                    anyhow::bail!("not yet polling {}", missing.join(", "))
+                }
+            },
+        )
+        .await
+    }
+
+    /// Sends `percentage` of new workflows to the version (Ramping).
+    #[activity]
+    pub async fn set_ramping_version(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: SetRamping,
+    ) -> Result<(), ActivityError> {
+        let routing = routing(&self.client, &input.version.deployment_name)
+            .await
+            .map_err(failure)?
+            .unwrap_or_default();
+        let wanted = (
+            input.version.build_id.clone(),
+            input.percentage.round() as u32,
+        );
+        if routing.ramping.as_ref() == Some(&wanted) {
+            return Ok(());
+        }
+        let request = SetWorkerDeploymentRampingVersionRequest {
+            namespace: self.client.namespace(),
+            deployment_name: input.version.deployment_name.clone(),
+            build_id: input.version.build_id.clone(),
+            percentage: input.percentage,
+            conflict_token: routing.conflict_token,
+            identity: crate::identity(),
+            ..Default::default()
+        };
+        self.client
+            .clone()
+            .set_worker_deployment_ramping_version(tonic::Request::new(request))
+            .await
+            .map_err(|status| {
+                failure(anyhow::anyhow!(
+                    "ramping {} to {}%: {status}",
+                    input.version,
+                    input.percentage
+                ))
+            })?;
+        Ok(())
+    }
+
+    /// Makes the version Current; returns the Build ID that was Current before, if any.
+    #[activity]
+    pub async fn set_current_version(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        version: VersionRef,
+    ) -> Result<Option<String>, ActivityError> {
+        set_current(&self.client, &version).await.map_err(failure)
+    }
+
+    /// Waits until Temporal reports the version Drained: no open Pinned workflow left on it.
+    /// At the deadline it fails for good and names the workflows that still hold it.
+    #[activity]
+    pub async fn await_drained(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: AwaitDrained,
+    ) -> Result<(), ActivityError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(input.timeout_seconds);
+        loop {
+            if ctx.is_cancelled() {
+                return Err(ActivityError::cancelled());
+            }
+            match drainage(&self.client, &input.version).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(holding)) if tokio::time::Instant::now() >= deadline => {
+                    return Err(failure(
+                        Permanent::Refused(format!(
+                            "{} not drained after {} s: {holding}. Its workers keep running; \
+                             finish or terminate those workflows, or deploy again with a longer \
+                             --drain-timeout",
+                            input.version, input.timeout_seconds
+                        ))
+                        .into(),
+                    ));
+                }
+                Ok(Some(holding)) => ctx.beat(format!("{}: {holding}", input.version)).await,
+                Err(error) if error.is::<Permanent>() => return Err(failure(error)),
+                Err(error) => ctx.beat(format!("{}: {error:#}", input.version)).await,
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! One worker pool: the app's own workers run the deploys and roll themselves through
+//! Temporal's Worker Deployments, losing no work.
+//!
+//! The app's workflows are started straight into the pool's `ecomweb` task queue while a
+//! deploy rolls it; their side effects in Postgres (orders, `task_runs`) show that each ran
+//! exactly once. Temporal's own records (the deployment's versions, the deploy's history) show
+//! how the roll went.
+
+mod support;
+
+use std::{collections::HashMap, process::Command, time::Duration};
+
+use deployctl_proto::v1::{DeployStatus, Phase, change};
+use futures::StreamExt;
+use serde_json::json;
+use support::*;
+use temporalio_client::{Client, WorkflowStartOptions};
+use temporalio_common::{
+    UntypedWorkflow, data_converters::RawValue, protos::temporal::api::common::v1::Payload,
+};
+
+const APP_TASK_QUEUE: &str = "ecomweb";
+const DEPLOYMENT: &str = "ecomweb-local";
+
+async fn temporal() -> Client {
+    let address = deployctl_worker::TemporalArgs {
+        address: "127.0.0.1:7233".into(),
+        namespace: "default".into(),
+    };
+    deployctl_worker::connect(&address, Duration::from_secs(30))
+        .await
+        .unwrap()
+}
+
+/// Starts one of the app's workflows by its type name, with a JSON input.
+async fn start_app_workflow(
+    client: &Client,
+    workflow_type: &str,
+    id: &str,
+    input: serde_json::Value,
+) {
+    let payload = Payload {
+        metadata: HashMap::from([("encoding".to_string(), b"json/plain".to_vec())]),
+        data: serde_json::to_vec(&input).unwrap(),
+        ..Default::default()
+    };
+    client
+        .start_workflow(
+            UntypedWorkflow::new(workflow_type),
+            RawValue::new(vec![payload]),
+            WorkflowStartOptions::new(APP_TASK_QUEUE, id.to_string()).build(),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("starting {workflow_type} {id}: {error}"));
+}
+
+/// A prefix no earlier run used, for this run's workflow ids and side effects.
+fn run_prefix(what: &str) -> String {
+    format!("{what}-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"))
+}
+
+/// Starts `count` LongTask workflows of `seconds` each.
+async fn start_long_tasks(client: &Client, prefix: &str, count: usize, seconds: u64) {
+    for index in 0..count {
+        let id = format!("{prefix}-long-{index}");
+        start_app_workflow(
+            client,
+            "LongTask",
+            &id,
+            json!({"key": id, "seconds": seconds}),
+        )
+        .await;
+    }
+}
+
+/// Long tasks finished, by key: (rows, build ids, containers that ran them).
+async fn long_task_runs(prefix: &str) -> Vec<(String, String, String, f64)> {
+    let pool = database().await;
+    sqlx::query_as(
+        "SELECT key, build_id, worker, extract(epoch FROM finished_at)::float8 FROM task_runs \
+         WHERE key LIKE $1 || '-long-%' ORDER BY key",
+    )
+    .bind(prefix)
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+}
+
+/// Waits until `count` long tasks have a row, then returns the rows.
+async fn await_long_tasks(prefix: &str, count: usize) -> Vec<(String, String, String, f64)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let rows = long_task_runs(prefix).await;
+        if rows.len() >= count || std::time::Instant::now() > deadline {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The Worker Deployment as the temporal CLI describes it: the Current Build ID, and each
+/// version's drainage status.
+fn deployment() -> (String, HashMap<String, String>) {
+    let value = temporal_json(&["worker", "deployment", "describe", "--name", DEPLOYMENT]);
+    let current = value["routingConfig"]["currentVersionBuildID"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let versions = value["versionSummaries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| {
+            (
+                v["BuildID"].as_str().unwrap_or_default().to_string(),
+                v["drainageStatus"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    (current, versions)
+}
+
+fn start_deploy(arguments: &[&str]) {
+    let mut all = vec!["start"];
+    all.extend_from_slice(arguments);
+    let output = deployctl(&all);
+    assert!(output.status.success(), "{}", text(&output));
+}
+
+fn workers_replaced(status: &DeployStatus) -> deployctl_proto::v1::WorkersReplaced {
+    status
+        .changes
+        .iter()
+        .find_map(|c| match &c.kind {
+            Some(change::Kind::WorkersReplaced(w)) => Some(w.clone()),
+            _ => None,
+        })
+        .expect("the deploy recorded no worker roll")
+}
+
+/// Acceptance 1, 2 and 5: 1,000 orders stream in while a deploy rolls 3 workers, and 50
+/// 20-second tasks start just before the roll. Every order and every task completes exactly
+/// once; the tasks finish on the build they started on, and the old replicas stop only after
+/// Temporal reports their version drained. Afterwards the new version is Current and the old
+/// one Drained.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_pool_rolls_itself_under_a_stream_of_app_tasks_losing_nothing() {
+    const ORDERS: usize = 1000;
+    const LONG_TASKS: usize = 50;
+    const LONG_SECONDS: u64 = 20;
+    let _turn = exclusive();
+    settled_stack().await;
+    compose(&["up", "-d", "--scale", "ecomweb_worker=3"]);
+    wait_until_healthy().await;
+    let client = temporal().await;
+    let old = served_version().await;
+    let target = other_version().await;
+    let prefix = run_prefix("pool");
+    let deaths = DeathWatch::start();
+
+    start_deploy(&["--version", target, "--workers", "3"]);
+    start_long_tasks(&client, &prefix, LONG_TASKS, LONG_SECONDS).await;
+    // The order stream: ~33 starts a second, through the whole roll.
+    let orders = {
+        let client = client.clone();
+        let prefix = prefix.clone();
+        tokio::spawn(async move {
+            let mut pace = tokio::time::interval(Duration::from_millis(30));
+            for index in 0..ORDERS {
+                pace.tick().await;
+                let id = format!("{prefix}-order-{index}");
+                start_app_workflow(&client, "ProcessOrder", &id, json!(id)).await;
+            }
+        })
+    };
+    let done = await_phase(&FINAL_PHASES).await;
+    orders.await.unwrap();
+    assert_eq!(done.phase, Phase::Completed as i32, "{done:?}");
+
+    // Every order exactly once, from its row in Postgres.
+    let pool = database().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let (distinct, rows) = loop {
+        let (distinct, rows): (i64, i64) = sqlx::query_as(
+            "SELECT count(DISTINCT customer), count(*) FROM orders WHERE customer LIKE $1 || '-order-%'",
+        )
+        .bind(&prefix)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if distinct as usize >= ORDERS || std::time::Instant::now() > deadline {
+            break (distinct, rows);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!("orders: {distinct} distinct, {rows} rows for {ORDERS} workflows");
+    assert_eq!(distinct as usize, ORDERS, "orders lost");
+    assert_eq!(rows as usize, ORDERS, "orders done twice");
+    // ...and every ProcessOrder workflow completed, none failed.
+    let outcomes: Vec<_> = futures::stream::iter(0..ORDERS)
+        .map(|index| {
+            let handle =
+                client.get_workflow_handle::<UntypedWorkflow>(format!("{prefix}-order-{index}"));
+            async move { handle.get_result(Default::default()).await.map(drop) }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let failed: Vec<_> = outcomes.iter().filter(|o| o.is_err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} orders did not complete: {:?}",
+        failed.len(),
+        failed.first()
+    );
+
+    // Every long task exactly once, on the old build (Pinned), and before its worker stopped.
+    let runs = await_long_tasks(&prefix, LONG_TASKS).await;
+    let keys: std::collections::BTreeSet<_> = runs.iter().map(|r| r.0.clone()).collect();
+    assert_eq!(
+        runs.len(),
+        LONG_TASKS,
+        "long tasks lost or done twice: {runs:?}"
+    );
+    assert_eq!(keys.len(), LONG_TASKS, "long tasks done twice: {runs:?}");
+    assert!(
+        runs.iter().all(|r| r.1 == old),
+        "a Pinned task moved off its build {old}: {runs:?}"
+    );
+    let deaths = deaths.deaths();
+    for (key, _, worker, finished) in &runs {
+        let died = deaths
+            .iter()
+            .find(|(id, _, _)| id.starts_with(worker.as_str()))
+            .map(|(_, time, _)| *time)
+            .unwrap_or_else(|| panic!("the old worker {worker} that ran {key} never stopped"));
+        assert!(
+            died >= finished.floor() as i64,
+            "{worker} stopped at {died}, before {key} finished at {finished}"
+        );
+    }
+
+    // Temporal's own view: the new version Current, the old one Drained.
+    let (current, versions) = deployment();
+    assert_eq!(current, target, "{versions:?}");
+    assert_eq!(
+        versions.get(&old).map(String::as_str),
+        Some("drained"),
+        "{versions:?}"
+    );
+    let roll = workers_replaced(&done);
+    assert_eq!(roll.drained_version, format!("{DEPLOYMENT}:{old}"));
+    assert_eq!(roll.current_version, format!("{DEPLOYMENT}:{target}"));
+    let workers = service_images("ecomweb_worker").await;
+    assert_eq!(workers.len(), 3, "{workers:?}");
+    assert!(
+        workers
+            .iter()
+            .all(|(_, image, running)| *running && image.ends_with(target))
+    );
+
+    compose(&["up", "-d"]);
+    wait_until_healthy().await;
+}
+
+/// Acceptance 3: the pool member running the roll's drain wait is killed (SIGKILL) while the
+/// activity runs. The deploy completes on the new workers, its history shows the activity
+/// retried and finished, and the pool ends at its wanted size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_worker_that_runs_the_roll_loses_nothing() {
+    let _turn = exclusive();
+    settled_stack().await;
+    let client = temporal().await;
+    let target = other_version().await;
+    let prefix = run_prefix("kill");
+    // Pinned tasks on the old version keep it draining for a while.
+    start_long_tasks(&client, &prefix, 5, 15).await;
+    start_deploy(&["--version", target]);
+    let deadline = std::time::Instant::now() + DEPLOY_LIMIT;
+    let victim = loop {
+        let described = temporal_json(&["workflow", "describe", "--workflow-id", "deploy-local"]);
+        let draining = described["pendingActivities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| {
+                a["activityType"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("await_drained")
+                    && a["state"].as_str() == Some("PENDING_ACTIVITY_STATE_STARTED")
+            })
+            .and_then(|a| a["lastWorkerIdentity"].as_str().map(String::from));
+        if let Some(identity) = draining {
+            break identity.split_once('@').unwrap().1.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the roll never waited for the drain"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let output = Command::new("docker")
+        .args(["kill", "--signal", "KILL", &victim])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("killed {victim}, which was running the drain wait");
+
+    let done = await_phase(&FINAL_PHASES).await;
+    assert_eq!(done.phase, Phase::Completed as i32, "{done:?}");
+    // The history: the drain wait was started again (attempt 2 or later) and completed.
+    let history = deploy_history();
+    let scheduled: Vec<&str> = history
+        .iter()
+        .filter(|e| {
+            e["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("await_drained")
+        })
+        .filter_map(|e| e["eventId"].as_str())
+        .collect();
+    assert!(!scheduled.is_empty(), "no drain wait in the history");
+    let attempts: Vec<i64> = history
+        .iter()
+        .filter(|e| {
+            scheduled.contains(
+                &e["activityTaskStartedEventAttributes"]["scheduledEventId"]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+        })
+        .filter_map(|e| e["activityTaskStartedEventAttributes"]["attempt"].as_i64())
+        .collect();
+    let completed = history.iter().any(|e| {
+        scheduled.contains(
+            &e["activityTaskCompletedEventAttributes"]["scheduledEventId"]
+                .as_str()
+                .unwrap_or_default(),
+        )
+    });
+    println!("drain wait attempts in the history: {attempts:?}");
+    assert!(
+        attempts.iter().any(|a| *a >= 2),
+        "the drain wait was never retried: {attempts:?}"
+    );
+    assert!(completed, "the drain wait never completed");
+    let workers = service_images("ecomweb_worker").await;
+    let running: Vec<_> = workers
+        .iter()
+        .filter(|(_, image, running)| *running && image.ends_with(target))
+        .collect();
+    assert_eq!(running.len(), 2, "{workers:?}");
+    assert_eq!(await_long_tasks(&prefix, 5).await.len(), 5);
+    // The killed member, if it is still around, is gone or running again, never half there.
+    let _ = Command::new("docker").args(["rm", "-f", &victim]).output();
+    compose(&["up", "-d"]);
+    wait_until_healthy().await;
+}
+
+/// Acceptance 4: one of the 2 workers removed by hand before a deploy. The deploy names the
+/// drift and restores the wanted count, on the new version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_removed_by_hand_is_restored_and_named() {
+    let _turn = exclusive();
+    settled_stack().await;
+    let workers = service_images("ecomweb_worker").await;
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    let output = Command::new("docker")
+        .args(["rm", "-f", &workers[0].0])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let target = other_version().await;
+    let output = deploy(target).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let done = status();
+    assert!(
+        done.notices
+            .iter()
+            .any(|n| n.contains("1 running") && n.contains("wants 2")),
+        "the drift was not named: {:?}",
+        done.notices
+    );
+    assert!(
+        text(&output).contains("wants 2"),
+        "deployctl did not show the drift: {}",
+        text(&output)
+    );
+    let workers = service_images("ecomweb_worker").await;
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    assert!(
+        workers
+            .iter()
+            .all(|(_, image, running)| *running && image.ends_with(target))
+    );
+}
