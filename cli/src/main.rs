@@ -149,6 +149,10 @@ struct DeployOptions {
     /// and names them.
     #[arg(long, default_value_t = 600)]
     drain_timeout: u32,
+    /// New worker replicas started before the hand-over; the rest start once the old ones are
+    /// gone (0: all at once).
+    #[arg(long, default_value_t = 0)]
+    worker_surge: u32,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -337,6 +341,7 @@ fn deploy_request(
             ramp_percentages: options.worker_ramp,
             ramp_pause_seconds: options.worker_ramp_pause,
             drain_timeout_seconds: options.drain_timeout,
+            surge: options.worker_surge,
         }),
         environment: Some(environment),
     }

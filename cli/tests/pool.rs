@@ -19,40 +19,7 @@ use temporalio_common::{
     UntypedWorkflow, data_converters::RawValue, protos::temporal::api::common::v1::Payload,
 };
 
-const APP_TASK_QUEUE: &str = "ecomweb";
 const DEPLOYMENT: &str = "ecomweb-local";
-
-async fn temporal() -> Client {
-    let address = deployctl_worker::TemporalArgs {
-        address: "127.0.0.1:7233".into(),
-        namespace: "default".into(),
-    };
-    deployctl_worker::connect(&address, Duration::from_secs(30))
-        .await
-        .unwrap()
-}
-
-/// Starts one of the app's workflows by its type name, with a JSON input.
-async fn start_app_workflow(
-    client: &Client,
-    workflow_type: &str,
-    id: &str,
-    input: serde_json::Value,
-) {
-    let payload = Payload {
-        metadata: HashMap::from([("encoding".to_string(), b"json/plain".to_vec())]),
-        data: serde_json::to_vec(&input).unwrap(),
-        ..Default::default()
-    };
-    client
-        .start_workflow(
-            UntypedWorkflow::new(workflow_type),
-            RawValue::new(vec![payload]),
-            WorkflowStartOptions::new(APP_TASK_QUEUE, id.to_string()).build(),
-        )
-        .await
-        .unwrap_or_else(|error| panic!("starting {workflow_type} {id}: {error}"));
-}
 
 /// A prefix no earlier run used, for this run's workflow ids and side effects.
 fn run_prefix(what: &str) -> String {
@@ -69,7 +36,8 @@ async fn start_long_tasks(client: &Client, prefix: &str, count: usize, seconds: 
             &id,
             json!({"key": id, "seconds": seconds}),
         )
-        .await;
+        .await
+        .unwrap();
     }
 }
 
@@ -169,7 +137,9 @@ async fn the_pool_rolls_itself_under_a_stream_of_app_tasks_losing_nothing() {
             for index in 0..ORDERS {
                 pace.tick().await;
                 let id = format!("{prefix}-order-{index}");
-                start_app_workflow(&client, "ProcessOrder", &id, json!(id)).await;
+                start_app_workflow(&client, "ProcessOrder", &id, json!(id))
+                    .await
+                    .unwrap();
             }
         })
     };
@@ -227,6 +197,8 @@ async fn the_pool_rolls_itself_under_a_stream_of_app_tasks_losing_nothing() {
         runs.iter().all(|r| r.1 == old),
         "a Pinned task moved off its build {old}: {runs:?}"
     );
+    // The 3 old replicas were stopped; wait until their deaths are seen.
+    deaths.await_deaths(3);
     let deaths = deaths.deaths();
     for (key, _, worker, finished) in &runs {
         let died = deaths
@@ -364,7 +336,8 @@ async fn killing_the_worker_that_runs_the_roll_loses_nothing() {
 }
 
 /// Acceptance 4: one of the 2 workers removed by hand before a deploy. The deploy names the
-/// drift and restores the wanted count, on the new version.
+/// drift and restores the wanted count, on the new version: with a surge of 1, one new replica
+/// before the hand-over and the other once the old one is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_removed_by_hand_is_restored_and_named() {
     let _turn = exclusive();
@@ -377,9 +350,11 @@ async fn a_worker_removed_by_hand_is_restored_and_named() {
         .unwrap();
     assert!(output.status.success());
     let target = other_version().await;
-    let output = deploy(target).await;
+    let output = deploy_with(target, &["--worker-surge", "1"]).await;
     assert!(output.status.success(), "{}", text(&output));
     let done = status();
+    let roll = workers_replaced(&done);
+    assert_eq!(roll.started.len(), 2, "{roll:?}");
     assert!(
         done.notices
             .iter()
@@ -399,4 +374,49 @@ async fn a_worker_removed_by_hand_is_restored_and_named() {
             .iter()
             .all(|(_, image, running)| *running && image.ends_with(target))
     );
+}
+
+/// The SDK's own Prometheus exporter on every pool member: task slots, pollers, completed
+/// tasks and the client's long-poll latency, each series tagged with the worker's Build ID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_worker_serves_the_sdks_metrics_tagged_with_its_build_id() {
+    let _turn = exclusive();
+    settled_stack().await;
+    let docker = docker().await;
+    let workers = service_images("ecomweb_worker").await;
+    assert!(!workers.is_empty());
+    for (name, image, _) in workers {
+        let build_id = image.rsplit_once(':').unwrap().1.to_string();
+        let inspected = docker
+            .inspect_container(
+                &name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .unwrap();
+        // The worker's address on the project's own network.
+        let address = inspected
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|networks| networks.into_values().find_map(|n| n.ip_address))
+            .filter(|ip| !ip.is_empty())
+            .unwrap_or_else(|| panic!("{name} has no address on the project network"));
+        let metrics = reqwest::get(format!("http://{address}:9464/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for series in [
+            "temporal_worker_task_slots_used",
+            "temporal_num_pollers",
+            "temporal_workflow_task_queue_poll_succeed",
+            "temporal_long_request_latency",
+        ] {
+            let tagged = metrics.lines().any(|line| {
+                line.starts_with(series) && line.contains(&format!("build_id=\"{build_id}\""))
+            });
+            assert!(tagged, "{name}: no {series} tagged build_id={build_id}");
+        }
+    }
 }

@@ -26,6 +26,7 @@ pub use deployctl_workflows::DEPLOY_TASK_QUEUE;
 use deployctl_workflows::DeployWorkflow;
 pub use pool::{PoolArgs, join_pool};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
+use temporalio_common::telemetry::metrics::TemporalMeter;
 use temporalio_sdk::WorkerOptions;
 pub use versioning::{AppBehavior, VersioningArgs};
 
@@ -75,6 +76,15 @@ pub struct DeployArgs {
 
 /// Connects to Temporal, retrying while the server comes up.
 pub async fn connect(temporal: &TemporalArgs, patience: Duration) -> anyhow::Result<Client> {
+    connect_with_metrics(temporal, patience, None).await
+}
+
+/// [`connect`], recording the client's own metrics (RPC and long-poll latency) in `metrics`.
+pub async fn connect_with_metrics(
+    temporal: &TemporalArgs,
+    patience: Duration,
+    metrics: Option<TemporalMeter>,
+) -> anyhow::Result<Client> {
     let address = if temporal.address.contains("://") {
         temporal.address.clone()
     } else {
@@ -85,6 +95,7 @@ pub async fn connect(temporal: &TemporalArgs, patience: Duration) -> anyhow::Res
     loop {
         let options = ConnectionOptions::new(url.clone())
             .identity(identity())
+            .maybe_metrics_meter(metrics.clone())
             .build();
         match Connection::connect(options).await {
             Ok(connection) => {

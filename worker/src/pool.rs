@@ -5,14 +5,15 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use temporalio_common::telemetry::{
-    PrometheusExporterOptions, TelemetryOptions, metrics::CoreMeter,
-    start_prometheus_metric_exporter,
+    PrometheusExporterOptions, TelemetryOptions,
+    metrics::{CoreMeter, TemporalMeter},
+    start_prometheus_metric_exporter, telemetry_init,
 };
 use temporalio_sdk::{Runtime, Worker, WorkerOptions, runtime::RuntimeOptions};
 
 use crate::{
-    DEPLOY_TASK_QUEUE, DeployArgs, TemporalArgs, VersioningArgs, connect, register_deploy,
-    versioning::adopt_when_registered, wait_for_termination,
+    DEPLOY_TASK_QUEUE, DeployArgs, TemporalArgs, VersioningArgs, connect_with_metrics,
+    register_deploy, versioning::adopt_when_registered, wait_for_termination,
 };
 
 /// Everything a pool member needs besides the app's own tasks.
@@ -44,8 +45,9 @@ pub async fn join_pool(
     app: Vec<WorkerOptions>,
     ready_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let runtime = runtime(&args)?;
-    let client = connect(&args.temporal, Duration::from_secs(120)).await?;
+    let (runtime, client_metrics) = runtime(&args)?;
+    let client =
+        connect_with_metrics(&args.temporal, Duration::from_secs(120), client_metrics).await?;
     let mut members = Vec::new();
     for mut options in app {
         options.deployment_options = args.versioning.app_options();
@@ -100,9 +102,9 @@ pub async fn join_pool(
     Ok(())
 }
 
-/// The SDK runtime, exporting its own worker metrics (slots, tasks, poll latency) to
-/// Prometheus, each tagged with the deployment and Build ID.
-fn runtime(args: &PoolArgs) -> anyhow::Result<Runtime> {
+/// The SDK runtime, exporting its own worker metrics (slots, tasks) to Prometheus, each
+/// tagged with the deployment and Build ID; and the meter for the client's (poll latency).
+fn runtime(args: &PoolArgs) -> anyhow::Result<(Runtime, Option<TemporalMeter>)> {
     let meter = match args.metrics_address {
         Some(address) => {
             let mut tags = std::collections::HashMap::new();
@@ -122,10 +124,16 @@ fn runtime(args: &PoolArgs) -> anyhow::Result<Runtime> {
         }
         None => None,
     };
+    // The same exporter, behind the SDK's `temporal_` prefix, for the client's metrics.
+    let client_metrics = match &meter {
+        Some(meter) => telemetry_init(TelemetryOptions::builder().metrics(meter.clone()).build())?
+            .get_temporal_metric_meter(),
+        None => None,
+    };
     let telemetry = TelemetryOptions::builder().maybe_metrics(meter).build();
     let options = RuntimeOptions::builder()
         .telemetry_options(telemetry)
         .build()
         .map_err(|error| anyhow::anyhow!(error))?;
-    Ok(Runtime::from_current_tokio(options)?)
+    Ok((Runtime::from_current_tokio(options)?, client_metrics))
 }

@@ -43,7 +43,11 @@ pub(crate) async fn move_workers(
 ) -> StepResult<()> {
     let versioned =
         !plan.environment.worker_deployment_name.is_empty() && ctx.patched(WORKER_DEPLOYMENTS);
-    let started = start_workers(ctx, plan, image).await?;
+    let surge = match plan.request.worker_roll.as_ref().map(|r| r.surge) {
+        Some(surge) if versioned && surge > 0 => surge.min(plan.worker_count),
+        _ => plan.worker_count,
+    };
+    let mut started = start_workers(ctx, plan, image, surge).await?;
     let (current, drained) = if versioned {
         let new = version(plan, image);
         let old = version(plan, from_image);
@@ -61,8 +65,9 @@ pub(crate) async fn move_workers(
     };
     let removed = stop_old_workers(ctx, plan, image).await?;
     if versioned {
-        // A worker killed during the roll is started again: the pool ends at the wanted size.
-        start_workers(ctx, plan, image).await?;
+        // The replicas beyond the surge, and any killed during the roll: the pool ends at the
+        // wanted size.
+        started.extend(start_workers(ctx, plan, image, plan.worker_count).await?);
     }
     record(
         ctx,
@@ -86,13 +91,14 @@ fn version(plan: &Plan, image: &str) -> VersionRef {
     }
 }
 
-/// 1. The new replicas, as many as the environment wants, started and healthy.
+/// 1. `count` new replicas (the surge, or as many as the environment wants), started and
+/// healthy.
 async fn start_workers(
     ctx: &WorkflowContext<DeployWorkflow>,
     plan: &Plan,
     image: &str,
+    count: u32,
 ) -> StepResult<Vec<String>> {
-    let count = plan.worker_count;
     let started = ctx
         .execute_activity(
             DockerActivities::start_workers,

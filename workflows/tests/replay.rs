@@ -1,18 +1,30 @@
-//! Determinism: recorded histories of real deploys (completed, rejected at the gate, refused
-//! at preflight, rolled back during the bake, aborted during the worker roll) must replay against today's workflow code. A change that would break
-//! deploys in flight during a worker upgrade fails here, with no server needed.
+//! Determinism across releases: the histories of real deploys recorded by earlier releases
+//! (`tests/histories/RELEASE/*.json`) must replay against today's workflow code. A deploy in
+//! flight while the pool upgrades moves to the new build (the deploy workflow is
+//! Auto-Upgrade), so a change that would break such a deploy fails here, with no server.
 //!
-//! Record the latest deploy of the compose stack as a new history with
-//! `RECORD_AS=name cargo test -p deployctl-workflows --test replay -- --ignored record`.
+//! - `0.1.0`: before the worker pool was versioned (completed, rejected at the gate, refused at
+//!   preflight, rolled back during the bake, aborted during the worker roll).
+//! - `0.2.0`: the versioned pool (approved at the gate, failed before the switch, rolled back
+//!   after it, an activity retried after its worker was killed).
+//!
+//! Each release records its own with `scripts/record-histories.sh RELEASE` on the compose
+//! stack; one history is `RECORD_AS=RELEASE/name cargo test -p deployctl-workflows --test
+//! replay -- --ignored record`.
+
+use std::path::PathBuf;
 
 use deployctl_workflows::DeployWorkflow;
 use temporalio_client::WorkflowHistory;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
-async fn replay(name: &str) {
-    let path = format!("{}/tests/histories/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let json = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let history = WorkflowHistory::from_json(&json).expect("a history in Temporal's JSON");
+fn histories() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/histories")
+}
+
+async fn replay(path: &std::path::Path) -> Result<(), String> {
+    let json = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let history = WorkflowHistory::from_json(&json).map_err(|e| format!("{e}"))?;
     let options = WorkflowReplayerOptions::new()
         .register_workflow::<DeployWorkflow>()
         .unwrap()
@@ -21,39 +33,90 @@ async fn replay(name: &str) {
     replayer
         .replay_workflow(history)
         .await
-        .unwrap_or_else(|e| panic!("{name} no longer replays: {e}"));
+        .map_err(|e| format!("{} no longer replays: {e}", path.display()))
+}
+
+/// Replays every history of one release; returns the names it replayed.
+async fn replay_release(release: &str) -> Vec<String> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(histories().join(release))
+        .unwrap_or_else(|e| panic!("release {release}: {e}"))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    let mut failures = Vec::new();
+    for path in &paths {
+        if let Err(error) = replay(path).await {
+            failures.push(error);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    paths
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// A recorded history's events, as JSON.
+fn events(release: &str, name: &str) -> Vec<serde_json::Value> {
+    let path = histories().join(release).join(format!("{name}.json"));
+    let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    value["events"].as_array().cloned().unwrap_or_default()
 }
 
 #[tokio::test]
-async fn a_completed_deploy_replays() {
-    replay("completed").await;
+async fn the_histories_of_release_0_1_0_replay() {
+    let names = replay_release("0.1.0").await;
+    assert_eq!(
+        names,
+        ["aborted", "completed", "refused", "rejected", "rolled_back"]
+    );
 }
 
 #[tokio::test]
-async fn a_deploy_rejected_at_the_gate_replays() {
-    replay("rejected").await;
-}
-
-#[tokio::test]
-async fn a_deploy_refused_at_preflight_replays() {
-    replay("refused").await;
-}
-
-#[tokio::test]
-async fn a_deploy_rolled_back_during_the_bake_replays() {
-    replay("rolled_back").await;
-}
-
-#[tokio::test]
-async fn a_deploy_aborted_during_the_worker_roll_replays() {
-    replay("aborted").await;
+async fn the_histories_of_release_0_2_0_replay_and_cover_the_paths_that_matter() {
+    let names = replay_release("0.2.0").await;
+    assert_eq!(
+        names,
+        [
+            "approved",
+            "failed_before_switch",
+            "retried_activity",
+            "rolled_back"
+        ]
+    );
+    // The approve path went through the `approve` Update.
+    let approved = events("0.2.0", "approved");
+    assert!(
+        approved
+            .iter()
+            .any(|e| e["attributes"]["WorkflowExecutionUpdateAcceptedEventAttributes"].is_object()),
+        "the approved history holds no accepted Update"
+    );
+    // An activity was started a second time after its worker died.
+    let retried = events("0.2.0", "retried_activity");
+    assert!(
+        retried.iter().any(|e| {
+            e["attributes"]["ActivityTaskStartedEventAttributes"]["attempt"]
+                .as_i64()
+                .is_some_and(|attempt| attempt >= 2)
+        }),
+        "the retried_activity history holds no retried activity"
+    );
+    // The versioned roll is behind its patch marker.
+    assert!(
+        approved
+            .iter()
+            .any(|e| e["attributes"]["MarkerRecordedEventAttributes"].is_object()),
+        "the approved history holds no patch marker"
+    );
 }
 
 /// Not a check: writes the latest `deploy-local` run to `tests/histories/$RECORD_AS.json`.
 #[tokio::test]
 #[ignore = "records a fixture from a running stack"]
 async fn record() {
-    let name = std::env::var("RECORD_AS").expect("RECORD_AS names the history file");
+    let name = std::env::var("RECORD_AS").expect("RECORD_AS names the history: RELEASE/name");
     let temporal = deployctl_worker::TemporalArgs {
         address: "127.0.0.1:7233".into(),
         namespace: "default".into(),
@@ -67,6 +130,7 @@ async fn record() {
         .to_json()
         .await
         .unwrap();
-    let path = format!("{}/tests/histories/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = histories().join(format!("{name}.json"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, history).unwrap();
 }

@@ -387,16 +387,26 @@ impl DeathWatch {
         DeathWatch { child, seen }
     }
 
+    /// Waits (at most 30 s) until at least `count` deaths have been seen. The events arrive
+    /// late, so a test that counts them first waits for deaths it caused itself.
+    pub fn await_deaths(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.deaths().len() < count && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Every death seen so far: (container id, unix time, exit code).
     pub fn deaths(&self) -> Vec<(String, i64, i64)> {
         self.seen.lock().unwrap().clone()
     }
 
-    /// How many died of a crash point (abort: exit 134).
+    /// How many died of a crash point: `abort()`, which this static build ends with exit
+    /// 134 or 139; not a graceful stop (0), SIGKILL (137) or SIGTERM (143).
     pub fn crashes(&self) -> usize {
         self.deaths()
             .iter()
-            .filter(|(_, _, code)| *code == 134)
+            .filter(|(_, _, code)| ![0, 137, 143].contains(code))
             .count()
     }
 }
@@ -406,6 +416,49 @@ impl Drop for DeathWatch {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The app's task queue, served by the worker pool.
+pub const APP_TASK_QUEUE: &str = "ecomweb";
+
+/// A Temporal client on the stack's server.
+pub async fn temporal() -> temporalio_client::Client {
+    let address = deployctl_worker::TemporalArgs {
+        address: "127.0.0.1:7233".into(),
+        namespace: "default".into(),
+    };
+    deployctl_worker::connect(&address, Duration::from_secs(30))
+        .await
+        .unwrap()
+}
+
+/// Starts one of the app's workflows by its type name, with a JSON input.
+pub async fn start_app_workflow(
+    client: &temporalio_client::Client,
+    workflow_type: &str,
+    id: &str,
+    input: serde_json::Value,
+) -> Result<(), String> {
+    use temporalio_common::{
+        UntypedWorkflow, data_converters::RawValue, protos::temporal::api::common::v1::Payload,
+    };
+    let payload = Payload {
+        metadata: std::collections::HashMap::from([(
+            "encoding".to_string(),
+            b"json/plain".to_vec(),
+        )]),
+        data: serde_json::to_vec(&input).unwrap(),
+        ..Default::default()
+    };
+    client
+        .start_workflow(
+            UntypedWorkflow::new(workflow_type),
+            RawValue::new(vec![payload]),
+            temporalio_client::WorkflowStartOptions::new(APP_TASK_QUEUE, id.to_string()).build(),
+        )
+        .await
+        .map(drop)
+        .map_err(|error| format!("starting {workflow_type} {id}: {error}"))
 }
 
 pub const DEPLOY_LIMIT: Duration = Duration::from_secs(300);
