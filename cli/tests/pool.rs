@@ -14,10 +14,8 @@ use deployctl_proto::v1::{DeployStatus, Phase, change};
 use futures::StreamExt;
 use serde_json::json;
 use support::*;
-use temporalio_client::{Client, WorkflowStartOptions};
-use temporalio_common::{
-    UntypedWorkflow, data_converters::RawValue, protos::temporal::api::common::v1::Payload,
-};
+use temporalio_client::Client;
+use temporalio_common::UntypedWorkflow;
 
 const DEPLOYMENT: &str = "ecomweb-local";
 
