@@ -18,7 +18,7 @@ const PACE: Duration = Duration::from_millis(50);
 /// Stream this long before the deploy starts, and after it ends.
 const SETTLE: Duration = Duration::from_secs(20);
 
-/// Resident set size of each pool member's process, in MiB (`docker top ... -o rss`).
+/// Resident set size of each pool member's process, in MiB (`docker top ... -o pid,rss`).
 fn worker_rss() -> Vec<(String, f64)> {
     let names = Command::new("docker")
         .args([
@@ -34,13 +34,13 @@ fn worker_rss() -> Vec<(String, f64)> {
         .lines()
         .filter_map(|name| {
             let top = Command::new("docker")
-                .args(["top", name, "-o", "rss"])
+                .args(["top", name, "-o", "pid,rss"])
                 .output()
                 .ok()?;
             let kib: f64 = String::from_utf8_lossy(&top.stdout)
                 .lines()
                 .skip(1)
-                .filter_map(|l| l.trim().parse::<f64>().ok())
+                .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
                 .sum();
             Some((name.to_string(), kib / 1024.0))
         })
