@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
-scripts/up.sh
+# A fresh stack (empty database, v1): what a test checks is only what this run did.
+scripts/up.sh --fresh
 cargo test --workspace --features deployctl-worker/failpoints -- --nocapture
 echo "test command took $(( $(date +%s) - started ))s"

@@ -418,3 +418,46 @@ async fn every_worker_serves_the_sdks_metrics_tagged_with_its_build_id() {
         }
     }
 }
+
+/// The optional ramp: the new version takes 25%, then 50% of new workflows, each share held
+/// for a while, before it becomes Current. Watched from Temporal's own routing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ramp_holds_each_share_before_the_new_version_becomes_current() {
+    let _turn = exclusive();
+    settled_stack().await;
+    let target = other_version().await;
+    start_deploy(&[
+        "--version",
+        target,
+        "--worker-ramp",
+        "25,50",
+        "--worker-ramp-pause",
+        "3",
+    ]);
+    let mut shares = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + DEPLOY_LIMIT;
+    loop {
+        let value = temporal_json(&["worker", "deployment", "describe", "--name", DEPLOYMENT]);
+        let routing = &value["routingConfig"];
+        if routing["rampingVersionBuildID"].as_str() == Some(target) {
+            shares.insert(routing["rampingVersionPercentage"].as_f64().unwrap_or(0.0) as u32);
+        }
+        let phase = status().phase;
+        if FINAL_PHASES.iter().any(|p| *p as i32 == phase) {
+            assert_eq!(phase, Phase::Completed as i32);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deploy never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        shares.into_iter().collect::<Vec<_>>(),
+        [25, 50],
+        "ramp shares seen"
+    );
+    let (current, _) = deployment();
+    assert_eq!(current, target);
+}

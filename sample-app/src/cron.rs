@@ -29,19 +29,44 @@ pub async fn run(interval: Duration, ready_file: &Path) -> anyhow::Result<()> {
             _ = &mut terminated => break,
             _ = ticks.tick() => {}
         }
+        let started = chrono::Utc::now();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO cron_runs (container, version, started_at) VALUES ($1, $2, clock_timestamp()) RETURNING id",
+            "INSERT INTO cron_runs (container, version, started_at) VALUES ($1, $2, $3) RETURNING id",
         )
         .bind(&container)
         .bind(&version)
+        .bind(started)
         .fetch_one(&pool)
         .await?;
         tokio::time::sleep(JOB_DURATION).await;
-        sqlx::query("UPDATE cron_runs SET finished_at = clock_timestamp() WHERE id = $1")
-            .bind(id)
-            .execute(&pool)
-            .await?;
+        record_finish(&pool, id, chrono::Utc::now()).await?;
     }
     tracing::info!("cron stopped after finishing its last job");
     Ok(())
+}
+
+/// Records when a job ended. The job did end, so if the database is away (a restart) the
+/// write is retried until it is back: an unfinished row would read as a cron still running.
+async fn record_finish(
+    pool: &sqlx::PgPool,
+    id: i64,
+    finished: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let mut attempts = 0;
+    loop {
+        match sqlx::query("UPDATE cron_runs SET finished_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(finished)
+            .execute(pool)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(error) if attempts < 300 => {
+                attempts += 1;
+                tracing::info!(%error, "recording the job's end; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
