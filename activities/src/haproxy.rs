@@ -159,6 +159,9 @@ pub struct Haproxy {
 impl Haproxy {
     /// Sends one command and returns the whole answer.
     pub async fn command(&self, command: &str) -> anyhow::Result<String> {
+        // Exactly one command: a ';' or a line break in a name would start a second one.
+        deployctl_proto::names::runtime_api_command(command)
+            .map_err(|refused| crate::Permanent::Refused(refused.0))?;
         let line = format!("{command}\n");
         let mut answer = String::new();
         let exchange = async {

@@ -27,6 +27,8 @@ pub fn environments(file: Option<&Path>) -> anyhow::Result<BTreeMap<String, Envi
     }
     for (name, environment) in known.iter_mut() {
         environment.name = name.clone();
+        deployctl_proto::names::environment(environment)
+            .with_context(|| format!("environment {name:?}"))?;
     }
     Ok(known)
 }
@@ -42,20 +44,9 @@ pub fn environment(file: Option<&Path>, name: &str) -> anyhow::Result<Environmen
     }
 }
 
-/// A Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+/// A version is a Docker tag; the workflow checks it again, whoever starts the deploy.
 pub fn check_version(version: &str) -> anyhow::Result<()> {
-    let mut characters = version.chars();
-    let valid_first = characters
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    let valid_rest = characters.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if !valid_first || !valid_rest || version.len() > 128 {
-        bail!(
-            "malformed version {version:?}: a version is a Docker tag (letters, digits, '_', '.', '-'; \
-             not starting with '.' or '-'; at most 128 characters)"
-        );
-    }
-    Ok(())
+    Ok(deployctl_proto::names::version(version)?)
 }
 
 #[cfg(test)]
@@ -103,7 +94,9 @@ mod tests {
             std::env::temp_dir().join(format!("deployctl-config-{}.toml", std::process::id()));
         std::fs::write(
             &path,
-            "[environments.staging]\nimage_repository = \"shop\"\nblue_container = \"b\"\napi_port = 8080\n",
+            "[environments.staging]\nimage_repository = \"shop\"\nblue_container = \"b\"\n\
+             green_container = \"g\"\nhaproxy_backend = \"api\"\nblue_server = \"blue\"\n\
+             green_server = \"green\"\napi_port = 8080\n",
         )
         .unwrap();
         let staging = environment(Some(&path), "staging").unwrap();
@@ -111,5 +104,22 @@ mod tests {
         assert_eq!(staging.image_repository, "shop");
         assert_eq!(staging.api_port, 8080);
         assert_eq!(staging.name, "staging");
+    }
+
+    #[test]
+    fn a_config_with_a_crafted_name_is_refused_before_anything_starts() {
+        let path =
+            std::env::temp_dir().join(format!("deployctl-crafted-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "[environments.evil]\nimage_repository = \"shop\"\nblue_container = \"b\"\n\
+             green_container = \"g\"\nhaproxy_backend = \"api\"\nblue_server = \"blue\"\n\
+             green_server = \"green;disable server api/blue\"\n",
+        )
+        .unwrap();
+        let error = environment(Some(&path), "evil").unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        let text = format!("{error:#}");
+        assert!(text.contains("malformed HAProxy server"), "{text}");
     }
 }

@@ -655,3 +655,57 @@ async fn row_13_malformed_approvals_cannot_wedge_a_deploy() {
     assert_eq!(done.approval.unwrap().approved_by, "web-ui");
     assert_settled(target).await;
 }
+
+/// Row 14: a deploy started straight through Temporal (the `temporal` CLI, bypassing
+/// `deployctl` and its checks) with a crafted HAProxy server name fails in preflight with a
+/// clear message, and nothing changes: traffic, containers and HAProxy stay as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn row_14_a_crafted_request_sent_straight_to_temporal_changes_nothing() {
+    let _turn = exclusive();
+    settled_stack().await;
+    let served = served_version().await;
+    let live = live_servers().await;
+    let docker = docker().await;
+    let before = container_ids(&docker).await;
+    let request = serde_json::json!({
+        "environment": {
+            "name": "local",
+            "image_repository": "ecomweb-api",
+            "blue_container": "ecomweb_api_blue",
+            "green_container": "ecomweb_api_green",
+            "haproxy_backend": "api",
+            "blue_server": "blue",
+            "green_server": "green;disable server api/blue",
+            "api_port": 3001,
+        },
+        "version": other_version().await,
+    });
+    compose(&[
+        "exec",
+        "-T",
+        "temporal",
+        "/temporal",
+        "workflow",
+        "start",
+        "--type",
+        "DeployWorkflow",
+        "--task-queue",
+        "deployctl",
+        "--workflow-id",
+        "deploy-local",
+        "--input",
+        &request.to_string(),
+        "--address",
+        "127.0.0.1:7233",
+    ]);
+    let done = await_phase(&FINAL_PHASES).await;
+    assert_eq!(done.phase, Phase::Failed as i32, "{done:?}");
+    assert!(
+        done.error.contains("malformed HAProxy server") && done.error.len() < 400,
+        "{}",
+        done.error
+    );
+    assert_eq!(served_version().await, served);
+    assert_eq!(live_servers().await, live);
+    assert_eq!(container_ids(&docker).await, before, "a container changed");
+}

@@ -7,3 +7,5 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/deployctl.v1.rs"));
     include!(concat!(env!("OUT_DIR"), "/deployctl.v1.serde.rs"));
 }
+
+pub mod names;

@@ -98,6 +98,11 @@ pub(crate) async fn preflight(
             let Some(environment) = request.environment.clone() else {
                 return Err(Stop::Failed("the request names no environment".into()));
             };
+            // Whoever started this deploy (deployctl, the Web UI, the temporal CLI), every name
+            // it passes on to Docker, HAProxy or .env must hold to its grammar first.
+            deployctl_proto::names::environment(&environment)
+                .and_then(|()| deployctl_proto::names::version(&request.version))
+                .map_err(|refused| Stop::Failed(format!("refused before any change: {refused}")))?;
             let image = plan::image(&environment, &request.version);
             let info = ctx
                 .execute_activity(
