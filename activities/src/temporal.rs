@@ -11,7 +11,9 @@ use std::{sync::Arc, time::Duration};
 use serde::{Deserialize, Serialize};
 use temporalio_client::{Client, NamespacedClient, WorkflowListOptions, grpc::WorkflowService};
 use temporalio_common::protos::temporal::api::{
-    deployment::v1::{WorkerDeploymentInfo, WorkerDeploymentVersion as VersionProto},
+    deployment::v1::{
+        WorkerDeploymentInfo, WorkerDeploymentVersion as VersionProto, WorkerDeploymentVersionInfo,
+    },
     enums::v1::{VersionDrainageStatus, WorkerDeploymentVersionStatus},
     workflowservice::v1::{
         DescribeWorkerDeploymentRequest, DescribeWorkerDeploymentVersionRequest,
@@ -151,8 +153,12 @@ pub async fn adopt_if_no_current(client: &Client, version: &VersionRef) -> anyho
     }
 }
 
-/// Which task queues `version` polls, as Temporal records them.
-async fn polled_queues(client: &Client, version: &VersionRef) -> anyhow::Result<Vec<String>> {
+/// Temporal's description of one version; `None` when it never saw that version (an
+/// unversioned pool before this deploy, or a version not polled yet).
+async fn describe_version(
+    client: &Client,
+    version: &VersionRef,
+) -> anyhow::Result<Option<WorkerDeploymentVersionInfo>> {
     let request = DescribeWorkerDeploymentVersionRequest {
         namespace: client.namespace(),
         deployment_version: Some(version.proto()),
@@ -163,33 +169,24 @@ async fn polled_queues(client: &Client, version: &VersionRef) -> anyhow::Result<
         .describe_worker_deployment_version(tonic::Request::new(request))
         .await
     {
-        Ok(response) => Ok(response
-            .into_inner()
-            .worker_deployment_version_info
-            .map(|info| info.task_queue_infos.into_iter().map(|q| q.name).collect())
-            .unwrap_or_default()),
-        Err(status) if status.code() == tonic::Code::NotFound => Ok(Vec::new()),
+        Ok(response) => Ok(response.into_inner().worker_deployment_version_info),
+        Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
         Err(status) => anyhow::bail!("describing {version}: {status}"),
     }
 }
 
+/// Which task queues `version` polls, as Temporal records them.
+async fn polled_queues(client: &Client, version: &VersionRef) -> anyhow::Result<Vec<String>> {
+    Ok(describe_version(client, version)
+        .await?
+        .map(|info| info.task_queue_infos.into_iter().map(|q| q.name).collect())
+        .unwrap_or_default())
+}
+
 /// Where a version stands: Drained, or still held by these open workflows.
 async fn drainage(client: &Client, version: &VersionRef) -> anyhow::Result<Option<String>> {
-    let request = DescribeWorkerDeploymentVersionRequest {
-        namespace: client.namespace(),
-        deployment_version: Some(version.proto()),
-        ..Default::default()
-    };
-    let info = match client
-        .clone()
-        .describe_worker_deployment_version(tonic::Request::new(request))
-        .await
-    {
-        Ok(response) => response.into_inner().worker_deployment_version_info,
-        // A version Temporal never saw (an unversioned pool before this deploy) holds nothing.
-        Err(status) if status.code() == tonic::Code::NotFound => return Ok(None),
-        Err(status) => anyhow::bail!("describing {version}: {status}"),
-    };
+    // A version Temporal never saw holds nothing.
+    let info = describe_version(client, version).await?;
     let Some(info) = info else { return Ok(None) };
     let status = info.status();
     let drained = info

@@ -88,19 +88,27 @@ mod tests {
         }
     }
 
-    #[test]
-    fn config_file_adds_environments() {
+    /// Loads environment `name` from a config file holding one complete environment.
+    fn load_one(name: &str, green_server: &str, extra: &str) -> anyhow::Result<Environment> {
         let path =
-            std::env::temp_dir().join(format!("deployctl-config-{}.toml", std::process::id()));
+            std::env::temp_dir().join(format!("deployctl-{name}-{}.toml", std::process::id()));
         std::fs::write(
             &path,
-            "[environments.staging]\nimage_repository = \"shop\"\nblue_container = \"b\"\n\
-             green_container = \"g\"\nhaproxy_backend = \"api\"\nblue_server = \"blue\"\n\
-             green_server = \"green\"\napi_port = 8080\n",
+            format!(
+                "[environments.{name}]\nimage_repository = \"shop\"\nblue_container = \"b\"\n\
+                 green_container = \"g\"\nhaproxy_backend = \"api\"\nblue_server = \"blue\"\n\
+                 green_server = {green_server:?}\n{extra}"
+            ),
         )
         .unwrap();
-        let staging = environment(Some(&path), "staging").unwrap();
+        let loaded = environment(Some(&path), name);
         std::fs::remove_file(&path).unwrap();
+        loaded
+    }
+
+    #[test]
+    fn config_file_adds_environments() {
+        let staging = load_one("staging", "green", "api_port = 8080\n").unwrap();
         assert_eq!(staging.image_repository, "shop");
         assert_eq!(staging.api_port, 8080);
         assert_eq!(staging.name, "staging");
@@ -108,17 +116,7 @@ mod tests {
 
     #[test]
     fn a_config_with_a_crafted_name_is_refused_before_anything_starts() {
-        let path =
-            std::env::temp_dir().join(format!("deployctl-crafted-{}.toml", std::process::id()));
-        std::fs::write(
-            &path,
-            "[environments.evil]\nimage_repository = \"shop\"\nblue_container = \"b\"\n\
-             green_container = \"g\"\nhaproxy_backend = \"api\"\nblue_server = \"blue\"\n\
-             green_server = \"green;disable server api/blue\"\n",
-        )
-        .unwrap();
-        let error = environment(Some(&path), "evil").unwrap_err();
-        std::fs::remove_file(&path).unwrap();
+        let error = load_one("evil", "green;disable server api/blue", "").unwrap_err();
         let text = format!("{error:#}");
         assert!(text.contains("malformed HAProxy server"), "{text}");
     }
