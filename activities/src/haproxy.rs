@@ -12,6 +12,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, bail};
+use deployctl_proto::runtime_api::{self, ServerAdminState, ServerHealth};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -156,8 +157,14 @@ pub struct Haproxy {
     pub check_fall: u32,
 }
 
+/// A command the builders refused: no retry can make it valid.
+fn refused(refusal: deployctl_proto::names::Refused) -> anyhow::Error {
+    crate::Permanent::Refused(refusal.0).into()
+}
+
 impl Haproxy {
-    /// Sends one command and returns the whole answer.
+    /// Sends one command and returns the whole answer. Commands come from
+    /// `deployctl_proto::runtime_api`, which checks every part; this checks the whole again.
     pub async fn command(&self, command: &str) -> anyhow::Result<String> {
         // Exactly one command: a ';' or a line break in a name would start a second one.
         deployctl_proto::names::runtime_api_command(command)
@@ -196,9 +203,8 @@ impl Haproxy {
     }
 
     pub async fn servers(&self, backend: &str) -> anyhow::Result<Vec<ServerState>> {
-        let answer = self
-            .command(&format!("show servers state {backend}"))
-            .await?;
+        let command = runtime_api::show_servers_state(backend).map_err(refused)?;
+        let answer = self.command(&command).await?;
         if answer.contains("Can't find backend") || answer.contains("No such backend") {
             bail!("HAProxy has no backend {backend}");
         }
@@ -214,13 +220,29 @@ impl Haproxy {
     }
 
     pub async fn current_sessions(&self, backend: &str, server: &str) -> anyhow::Result<u64> {
-        let csv = self.command(&format!("show stat {backend} -1 -1")).await?;
+        let command = runtime_api::show_stat(backend).map_err(refused)?;
+        let csv = self.command(&command).await?;
         parse_current_sessions(&csv, server)
     }
 
-    pub async fn set_state(&self, backend: &str, server: &str, state: &str) -> anyhow::Result<()> {
-        self.set(&format!("set server {backend}/{server} state {state}"))
-            .await
+    pub async fn set_state(
+        &self,
+        backend: &str,
+        server: &str,
+        state: ServerAdminState,
+    ) -> anyhow::Result<()> {
+        let command = runtime_api::set_server_state(backend, server, state).map_err(refused)?;
+        self.set(&command).await
+    }
+
+    pub async fn set_health(
+        &self,
+        backend: &str,
+        server: &str,
+        health: ServerHealth,
+    ) -> anyhow::Result<()> {
+        let command = runtime_api::set_server_health(backend, server, health).map_err(refused)?;
+        self.set(&command).await
     }
 
     pub async fn set_address(
@@ -231,11 +253,9 @@ impl Haproxy {
         port: u16,
     ) -> anyhow::Result<()> {
         // `set server addr` answers with a sentence on success, so it cannot use `set`.
-        let answer = self
-            .command(&format!(
-                "set server {backend}/{server} addr {address} port {port}"
-            ))
-            .await?;
+        let command =
+            runtime_api::set_server_address(backend, server, address, port).map_err(refused)?;
+        let answer = self.command(&command).await?;
         let answer = answer.trim();
         if !(answer.is_empty() || answer.contains("changed") || answer.contains("no need")) {
             bail!("HAProxy refused the address {address}:{port} for {backend}/{server}: {answer}");
@@ -248,7 +268,9 @@ impl Haproxy {
         let Some(path) = &self.state_file else {
             return Ok(());
         };
-        let state = self.command("show servers state").await?;
+        let state = self
+            .command(runtime_api::show_servers_state_of_every_backend())
+            .await?;
         parse_servers_state(&state).context("refusing to save an unreadable server state")?;
         let temporary = path.with_extension("tmp");
         tokio::fs::write(&temporary, state).await?;
@@ -381,7 +403,9 @@ impl Haproxy {
         let from = input.from_server.as_deref().filter(|from| *from != to);
         if let Err(error) = self.enable(ctx, input).await {
             if from.is_some() {
-                let _ = self.set_state(backend, to, "maint").await;
+                let _ = self
+                    .set_state(backend, to, ServerAdminState::Maintenance)
+                    .await;
             }
             return Err(error);
         }
@@ -390,7 +414,7 @@ impl Haproxy {
         }
         if let Err(error) = self.verify_only_live(backend, to).await {
             if let Some(from) = from {
-                let _ = self.set_state(backend, from, "ready").await;
+                let _ = self.set_state(backend, from, ServerAdminState::Ready).await;
             }
             return Err(crate::failure(error));
         }
@@ -424,10 +448,10 @@ impl Haproxy {
         }
         // A server left in maintenance keeps its last check results; forcing it down makes
         // HAProxy see `rise` fresh passing checks before it counts it up.
-        self.set(&format!("set server {backend}/{to} health down"))
+        self.set_health(backend, to, ServerHealth::Down)
             .await
             .map_err(crate::failure)?;
-        self.set_state(backend, to, "drain")
+        self.set_state(backend, to, ServerAdminState::Drain)
             .await
             .map_err(crate::failure)?;
         let what = format!("HAProxy checks of {backend}/{to} fully up");
@@ -443,7 +467,7 @@ impl Haproxy {
     }
 
     async fn make_ready(&self, backend: &str, to: &str) -> Result<(), ActivityError> {
-        self.set_state(backend, to, "ready")
+        self.set_state(backend, to, ServerAdminState::Ready)
             .await
             .map_err(crate::failure)?;
         let enabled = self.server(backend, to).await.map_err(crate::failure)?;
@@ -467,7 +491,7 @@ impl Haproxy {
         if old.in_maintenance() || (input.keep_old_warm && old.draining()) {
             return Ok(());
         }
-        self.set_state(backend, from, "drain")
+        self.set_state(backend, from, ServerAdminState::Drain)
             .await
             .map_err(crate::failure)?;
         let what = format!("{backend}/{from} drained of sessions");
@@ -484,7 +508,7 @@ impl Haproxy {
             return Ok(());
         }
         crate::crash_point("switch-before-maint");
-        self.set_state(backend, from, "maint")
+        self.set_state(backend, from, ServerAdminState::Maintenance)
             .await
             .map_err(crate::failure)
     }
@@ -534,10 +558,8 @@ impl HaproxyActivities {
         input: ServerRef,
     ) -> Result<ServerCounters, ActivityError> {
         let read = async {
-            let csv = self
-                .haproxy
-                .command(&format!("show stat {} -1 -1", input.backend))
-                .await?;
+            let command = runtime_api::show_stat(&input.backend).map_err(refused)?;
+            let csv = self.haproxy.command(&command).await?;
             parse_server_counters(&csv, &input.server)
         };
         read.await.map_err(crate::failure)
@@ -562,7 +584,7 @@ impl HaproxyActivities {
             }
             if !server.in_maintenance() {
                 self.haproxy
-                    .set_state(&input.backend, &input.server, "maint")
+                    .set_state(&input.backend, &input.server, ServerAdminState::Maintenance)
                     .await?;
             }
             self.haproxy.save_state().await
@@ -668,6 +690,42 @@ mod tests {
         );
         assert_eq!(parse_server_counters(csv, "blue").unwrap().responses, 102);
         assert!(parse_server_counters(csv, "red").is_err());
+    }
+
+    /// A crafted name is refused before any connection: the socket here does not exist, so
+    /// reaching it would fail differently (and retryably).
+    #[tokio::test]
+    async fn a_crafted_name_never_reaches_the_socket() {
+        let haproxy = Haproxy {
+            address: RuntimeAddress::Unix("/nonexistent/haproxy.sock".into()),
+            state_file: None,
+            check_rise: 2,
+            check_fall: 2,
+        };
+        let crafted = "green;disable server api/blue";
+        let attempts = [
+            haproxy
+                .set_state("api", crafted, ServerAdminState::Ready)
+                .await,
+            haproxy
+                .set_health(crafted, "green", ServerHealth::Down)
+                .await,
+            haproxy
+                .set_address("api", "green", "172.20.0.6\nshow info", 3001)
+                .await,
+            haproxy.servers(crafted).await.map(drop),
+            haproxy.current_sessions(crafted, "green").await.map(drop),
+        ];
+        for attempt in attempts {
+            let error = attempt.unwrap_err();
+            assert!(
+                matches!(
+                    error.downcast_ref::<crate::Permanent>(),
+                    Some(crate::Permanent::Refused(_))
+                ),
+                "{error:#}"
+            );
+        }
     }
 
     #[test]

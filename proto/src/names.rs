@@ -19,14 +19,19 @@ impl std::fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
-/// At most 40 characters of `value`, escaped, so that a refusal never echoes a 10 kB string
-/// or a control character back.
-fn excerpt(value: &str) -> String {
-    let mut shown: String = value.chars().take(40).collect();
-    if shown.len() < value.len() {
-        shown.push('…');
+/// At most 60 bytes of `value`, escaped, so that a refusal never echoes a 10 kB string or a
+/// control character back, whatever characters it holds.
+pub(crate) fn excerpt(value: &str) -> String {
+    let mut shown = String::new();
+    for character in value.chars() {
+        let escaped = character.escape_debug().to_string();
+        if shown.len() + escaped.len() > 60 {
+            shown.push('…');
+            break;
+        }
+        shown.push_str(&escaped);
     }
-    format!("{shown:?}")
+    format!("\"{shown}\"")
 }
 
 fn check(
@@ -193,23 +198,24 @@ pub fn environment(environment: &Environment) -> Result<(), Refused> {
     Ok(())
 }
 
+/// The hostile inputs every name check must refuse, with a bounded message.
+#[cfg(test)]
+pub(crate) fn hostile() -> Vec<String> {
+    vec![
+        String::new(),
+        "v2; rm -rf /".into(),
+        "x".repeat(10_000),
+        "vé-ünïcode".into(),
+        "../../etc".into(),
+        "a;disable server api/blue".into(),
+        "blue\nshow info".into(),
+        "blue\r\nset server api/green state maint".into(),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The hostile inputs every name check must refuse, with a bounded message.
-    fn hostile() -> Vec<String> {
-        vec![
-            String::new(),
-            "v2; rm -rf /".into(),
-            "x".repeat(10_000),
-            "vé-ünïcode".into(),
-            "../../etc".into(),
-            "a;disable server api/blue".into(),
-            "blue\nshow info".into(),
-            "blue\r\nset server api/green state maint".into(),
-        ]
-    }
 
     #[test]
     fn hostile_inputs_are_refused_with_a_bounded_message() {
