@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds every image compose.yaml names, locally and offline (there is no registry):
 #   - haproxy, postgres, redis, temporal: scripts/build-infra-images.sh (Debian rootfs, scratch);
-#   - ecomweb-api:v1, :v2 and :broken (a failing migration), and deployctl-worker:latest: FROM scratch with our static binaries.
+#   - ecomweb-api:v1, :v2, :broken (a failing migration), :leaky, :flaky, :sick, and deployctl-worker:latest: FROM scratch with our static binaries.
 # v1 carries the first migration, v2 both: one build of the binary serves every version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +51,14 @@ mkdir -p "$dir/migrations"
 cp "$bin/ecomweb" "$dir/"
 cp -r "${migrations[@]}" sample-app/broken-migrations/*/ "$dir/migrations/"
 build "ecomweb-api:broken" images/app --build-arg "VERSION=broken" --build-arg "MIGRATIONS=3"
+
+# ecomweb-api:leaky: :broken, and it prints DATABASE_URL (password included) as it fails: the
+# secrets test proves that the password never reaches Temporal's history.
+dir="$context/ecomweb-api_leaky"
+mkdir -p "$dir/migrations"
+cp "$bin/ecomweb" "$dir/"
+cp -r "${migrations[@]}" sample-app/broken-migrations/*/ "$dir/migrations/"
+build "ecomweb-api:leaky" images/app --build-arg "VERSION=leaky" --build-arg "MIGRATIONS=3" --build-arg "LOG_DATABASE_URL=1"
 
 # ecomweb-api:flaky: v2's schema, but every 3rd page answers 500 (health is fine): a bad release
 # that only the bake's watch on HAProxy's 5xx counters catches.

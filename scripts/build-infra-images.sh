@@ -66,10 +66,15 @@ if ! have haproxy:2.6 || ! have postgres:15 || ! have redis:7; then
 fi
 
 build_from_base() { # image directory
-  have "$1" && { echo "$1: present"; return; }
-  pulled "$1" && return
-  DOCKER_BUILDKIT=0 docker build --quiet -t "$1" "images/infra/$2" >/dev/null 2>&1 \
-    || DOCKER_BUILDKIT=0 docker build -t "$1" "images/infra/$2"
+  # The image carries a hash of its directory, so an edited entrypoint rebuilds it.
+  local context
+  context=$(cd "images/infra/$2" && find . -type f | sort | xargs sha256sum | sha256sum | cut -c1-16)
+  if have "$1" && [ "$(docker image inspect -f '{{index .Config.Labels "deployctl.context"}}' "$1")" = "$context" ]; then
+    echo "$1: present"; return
+  fi
+  have "$1" || ! pulled "$1" || return 0
+  DOCKER_BUILDKIT=0 docker build --quiet --label "deployctl.context=$context" -t "$1" "images/infra/$2" >/dev/null 2>&1 \
+    || DOCKER_BUILDKIT=0 docker build --label "deployctl.context=$context" -t "$1" "images/infra/$2"
   echo "$1: built"
 }
 build_from_base haproxy:2.6 haproxy

@@ -4,7 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f .env.api ] || cp .env.api.example .env.api
-[ -f .env ] || cp .env.example .env
+# Compose reads the image versions from .env, a link into ./state: the workers may write there,
+# and nowhere else in the project.
+mkdir -p state run/haproxy
+[ -f state/images.env ] || { if [ -f .env ] && [ ! -L .env ]; then mv .env state/images.env; else cp .env.example state/images.env; fi; }
+ln -sfn state/images.env .env
 scripts/build-images.sh
 if [ "${1:-}" = --fresh ]; then
   scripts/compose.sh down --volumes --remove-orphans --timeout 5

@@ -8,8 +8,10 @@
 pub mod compose;
 pub mod database;
 pub mod docker;
+pub mod environments;
 pub mod haproxy;
 pub mod health;
+pub mod secrets;
 pub mod temporal;
 
 use std::{future::Future, time::Duration};

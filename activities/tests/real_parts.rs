@@ -1,5 +1,5 @@
 //! Each activity module against its real part, in the running compose stack (scripts/up.sh):
-//! Docker through its socket, HAProxy's Runtime API on 127.0.0.1:9999, Postgres on
+//! Docker through its socket, HAProxy's Runtime API on ./run/haproxy/admin.sock, Postgres on
 //! 127.0.0.1:55432, and the API through HAProxy's frontend on 127.0.0.1:8080.
 //! The tests take turns, and leave traffic where they found it.
 
@@ -14,12 +14,16 @@ use deployctl_activities::{
 };
 
 static TURN: Mutex<()> = Mutex::new(());
-const DATABASE: &str = "postgresql://ecomweb:ecomweb@127.0.0.1:55432/ecomweb";
+const DATABASE: &str = "postgresql://ecomweb:ecomweb-db-s3cret@127.0.0.1:55432/ecomweb";
+const READER: &str = "postgresql://deployctl_reader:reader-local-only@127.0.0.1:55432/ecomweb";
 const FRONTEND: &str = "http://127.0.0.1:8080";
 
 fn haproxy() -> Haproxy {
     Haproxy {
-        address: RuntimeAddress::Tcp("127.0.0.1:9999".into()),
+        // The stack shares the socket with the host through ./run/haproxy; no TCP admin port.
+        address: RuntimeAddress::Unix(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../run/haproxy/admin.sock").into(),
+        ),
         state_file: None,
         check_rise: 2,
         check_fall: 2,
@@ -305,7 +309,7 @@ async fn database_reads_prisma_migrations_as_prisma_writes_them() {
         .await
         .unwrap();
     let scratch = database::pool(&format!(
-        "postgresql://ecomweb:ecomweb@127.0.0.1:55432/{name}"
+        "postgresql://ecomweb:ecomweb-db-s3cret@127.0.0.1:55432/{name}"
     ))
     .unwrap();
     assert_eq!(
@@ -345,8 +349,35 @@ async fn database_reads_prisma_migrations_as_prisma_writes_them() {
     );
     assert!(!progress.complete(1));
 
-    let nowhere = database::pool("postgresql://ecomweb:ecomweb@127.0.0.1:1/ecomweb").unwrap();
+    let nowhere =
+        database::pool("postgresql://ecomweb:ecomweb-db-s3cret@127.0.0.1:1/ecomweb").unwrap();
     assert!(database::ready(&nowhere).await.is_err());
+}
+
+/// The migration check's role (compose.yaml's DEPLOYCTL_DATABASE_URL) reads
+/// `_prisma_migrations` and can do nothing else: no write there, no read of the app's tables.
+#[tokio::test]
+async fn the_migration_check_role_reads_prisma_migrations_and_nothing_else() {
+    let reader = database::pool(READER).unwrap();
+    let progress = database::migration_progress(&reader).await.unwrap();
+    assert!(
+        progress.table_exists && progress.finished >= 1,
+        "{progress:?}"
+    );
+    for forbidden in [
+        "INSERT INTO _prisma_migrations (id, checksum, migration_name) VALUES ('x', 'x', 'x')",
+        "UPDATE _prisma_migrations SET logs = 'x'",
+        "DELETE FROM _prisma_migrations",
+        "SELECT count(*) FROM cron_runs",
+        "CREATE TABLE public.reader_was_here (id int)",
+    ] {
+        let error = sqlx::query(forbidden)
+            .execute(&reader)
+            .await
+            .expect_err(forbidden)
+            .to_string();
+        assert!(error.contains("permission denied"), "{forbidden}: {error}");
+    }
 }
 
 #[tokio::test]

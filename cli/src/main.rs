@@ -305,13 +305,10 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
 
 fn deploy_request(
     compose_file: &std::path::Path,
-    mut environment: deployctl_proto::v1::Environment,
+    environment: deployctl_proto::v1::Environment,
     version: String,
     options: DeployOptions,
 ) -> DeployRequest {
-    if let Some(workers) = options.workers {
-        environment.worker_replicas = workers;
-    }
     let image = format!("{}:{version}", environment.image_repository);
     let hashes = |image: Option<&str>| {
         compose::config_hashes(compose_file, &environment.image_variables, image).unwrap_or_else(
@@ -342,8 +339,10 @@ fn deploy_request(
             ramp_pause_seconds: options.worker_ramp_pause,
             drain_timeout_seconds: options.drain_timeout,
             surge: options.worker_surge,
+            replicas: options.workers.unwrap_or_default(),
         }),
-        environment: Some(environment),
+        environment_name: environment.name,
+        environment: None,
     }
 }
 
@@ -380,8 +379,8 @@ fn refused(error: WorkflowUpdateError) -> anyhow::Error {
 }
 
 async fn start(client: &Client, request: DeployRequest, wait: bool) -> anyhow::Result<u8> {
-    let environment = request.environment.clone().unwrap_or_default();
-    let id = workflow_id(&environment.name);
+    let environment = request.environment_name.clone();
+    let id = workflow_id(&environment);
     let options = WorkflowStartOptions::new(DEPLOY_TASK_QUEUE, id.clone()).build();
     let version = request.version.clone();
     match client
@@ -402,7 +401,7 @@ async fn start(client: &Client, request: DeployRequest, wait: bool) -> anyhow::R
                 "a deploy to {} is already running: version {} ({}, step {step}), started by {} at {}. \
                  Follow it with `deployctl status`, approve or reject it at its gate, or stop it \
                  with `deployctl abort --reason ...`",
-                environment.name,
+                environment,
                 status.version,
                 output::phase_name(status.phase),
                 status.requested_by,
@@ -411,10 +410,7 @@ async fn start(client: &Client, request: DeployRequest, wait: bool) -> anyhow::R
         }
         Err(error) => return Err(error).context("starting the deploy workflow"),
     }
-    println!(
-        "deploy {version} to {} started: workflow {id}",
-        environment.name
-    );
+    println!("deploy {version} to {environment} started: workflow {id}");
     println!("Web UI: http://127.0.0.1:8233/namespaces/default/workflows/{id}");
     follow(
         &client.get_workflow_handle::<DeployWorkflow>(id),

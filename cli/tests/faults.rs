@@ -656,9 +656,11 @@ async fn row_13_malformed_approvals_cannot_wedge_a_deploy() {
     assert_settled(target).await;
 }
 
-/// Row 14: a deploy started straight through Temporal (the `temporal` CLI, bypassing
-/// `deployctl` and its checks) with a crafted HAProxy server name fails in preflight with a
-/// clear message, and nothing changes: traffic, containers and HAProxy stay as they were.
+/// Row 14: deploys started straight through Temporal (the `temporal` CLI, bypassing
+/// `deployctl` and its checks) with crafted input fail in preflight with a clear message, and
+/// nothing changes: traffic, containers and HAProxy stay as they were. The worker takes no
+/// names from a request: one that brings its own environment is refused outright, and the
+/// environment's name must hold to its grammar and be one the worker knows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn row_14_a_crafted_request_sent_straight_to_temporal_changes_nothing() {
     let _turn = exclusive();
@@ -667,7 +669,8 @@ async fn row_14_a_crafted_request_sent_straight_to_temporal_changes_nothing() {
     let live = live_servers().await;
     let docker = docker().await;
     let before = container_ids(&docker).await;
-    let request = serde_json::json!({
+    let version = other_version().await;
+    let inline_environment = serde_json::json!({
         "environment": {
             "name": "local",
             "image_repository": "ecomweb-api",
@@ -678,34 +681,50 @@ async fn row_14_a_crafted_request_sent_straight_to_temporal_changes_nothing() {
             "green_server": "green;disable server api/blue",
             "api_port": 3001,
         },
-        "version": other_version().await,
+        "version": version,
     });
-    compose(&[
-        "exec",
-        "-T",
-        "temporal",
-        "/temporal",
-        "workflow",
-        "start",
-        "--type",
-        "DeployWorkflow",
-        "--task-queue",
-        "deployctl",
-        "--workflow-id",
-        "deploy-local",
-        "--input",
-        &request.to_string(),
-        "--address",
-        "127.0.0.1:7233",
-    ]);
-    let done = await_phase(&FINAL_PHASES).await;
-    assert_eq!(done.phase, Phase::Failed as i32, "{done:?}");
-    assert!(
-        done.error.contains("malformed HAProxy server") && done.error.len() < 400,
-        "{}",
-        done.error
-    );
-    assert_eq!(served_version().await, served);
-    assert_eq!(live_servers().await, live);
-    assert_eq!(container_ids(&docker).await, before, "a container changed");
+    let injected_name = serde_json::json!({
+        "environment_name": format!("local;disable server api/blue{}", "x".repeat(10_000)),
+        "version": version,
+    });
+    let unknown_name = serde_json::json!({"environment_name": "prod", "version": version});
+    let injected_version =
+        serde_json::json!({"environment_name": "local", "version": "v2; rm -rf /"});
+    for (request, expected) in [
+        (inline_environment, "carries its own environment"),
+        (injected_name, "malformed environment name"),
+        (unknown_name, "unknown environment \"prod\""),
+        (injected_version, "malformed version"),
+    ] {
+        compose(&[
+            "exec",
+            "-T",
+            "temporal",
+            "/temporal",
+            "workflow",
+            "start",
+            "--type",
+            "DeployWorkflow",
+            "--task-queue",
+            "deployctl",
+            "--workflow-id",
+            "deploy-local",
+            "--input",
+            &request.to_string(),
+            "--address",
+            "127.0.0.1:7233",
+        ]);
+        let done = await_phase(&FINAL_PHASES).await;
+        assert_eq!(done.phase, Phase::Failed as i32, "{done:?}");
+        assert!(
+            done.error.contains("refused before any change")
+                && done.error.contains(expected)
+                && done.error.len() < 400,
+            "expected {expected:?} in {}",
+            done.error
+        );
+        assert_eq!(served_version().await, served);
+        assert_eq!(live_servers().await, live);
+        assert_eq!(container_ids(&docker).await, before, "a container changed");
+    }
 }

@@ -96,6 +96,9 @@ fn version() -> String {
 /// Waits for the database as the seed's startup scripts do: `SELECT 1` until it answers.
 async fn wait_for_database() -> anyhow::Result<PgPool> {
     let url = std::env::var("DATABASE_URL").context("DATABASE_URL is not set")?;
+    if std::env::var("LOG_DATABASE_URL").as_deref() == Ok("1") {
+        tracing::info!("connecting to {url}");
+    }
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(3))

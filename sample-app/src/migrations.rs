@@ -76,7 +76,7 @@ async fn apply_locked(
         if let Err(error) = sqlx::raw_sql(&sql).execute(&mut *connection).await {
             sqlx::query("UPDATE _prisma_migrations SET logs = $2 WHERE id = $1")
                 .bind(&id)
-                .bind(error.to_string())
+                .bind(failure_logs(&error))
                 .execute(&mut *connection)
                 .await?;
             return Err(error).with_context(|| format!("migration {name} failed"));
@@ -90,6 +90,19 @@ async fn apply_locked(
         applied += 1;
     }
     Ok(applied)
+}
+
+/// What a failed migration leaves in `logs`. A careless release (`LOG_DATABASE_URL=1`, the
+/// `leaky` test image) also prints its connection string there, password and all, as real apps
+/// sometimes do: the deploy must not carry it into Temporal's history.
+fn failure_logs(error: &sqlx::Error) -> String {
+    match std::env::var("LOG_DATABASE_URL").as_deref() {
+        Ok("1") => format!(
+            "{error}\nconnected with DATABASE_URL={}",
+            std::env::var("DATABASE_URL").unwrap_or_default()
+        ),
+        _ => error.to_string(),
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -33,11 +33,11 @@ pub(crate) fn begin(ctx: &WorkflowContext<DeployWorkflow>, request: &DeployReque
     let started_at = now(ctx);
     ctx.state_mut(|s| {
         s.status = DeployStatus {
-            environment: request
-                .environment
-                .as_ref()
-                .map(|e| e.name.clone())
-                .unwrap_or_default(),
+            environment: match &request.environment {
+                Some(inline) => inline.name.clone(),
+                // Unchecked yet (preflight checks it): bounded, whatever was sent.
+                None => request.environment_name.chars().take(128).collect(),
+            },
             version: request.version.clone(),
             phase: Phase::Running as i32,
             requested_by: request.requested_by.clone(),

@@ -8,6 +8,7 @@ use deployctl_activities::{
     compose::{ComposeActivities, RecordVersions},
     database::{AwaitMigrations, DatabaseActivities},
     docker::{AwaitHealthy, DockerActivities, ReplaceContainer, ServiceRef},
+    environments::EnvironmentActivities,
     haproxy::{HaproxyActivities, ServerCounters, ServerRef, SwitchTraffic},
     health::{CheckHealth, HealthActivities},
 };
@@ -21,9 +22,13 @@ use crate::{
     DeployWorkflow,
     options::*,
     plan::{self, *},
-    status::{StepResult, Stop, mark, now, record, step},
+    status::{StepResult, Stop, describe, mark, now, record, step},
     workers::move_workers,
 };
+
+/// From this release on the worker's configuration defines the environment (a patch, so that
+/// deploys started earlier replay as they ran).
+const WORKER_OWNED_ENVIRONMENTS: &str = "worker-owned-environments";
 
 /// What preflight learnt, which every later step (and compensation) uses.
 #[derive(Clone)]
@@ -95,9 +100,7 @@ pub(crate) async fn preflight(
         PREFLIGHT,
         format!("checking {}", request.version),
         async {
-            let Some(environment) = request.environment.clone() else {
-                return Err(Stop::Failed("the request names no environment".into()));
-            };
+            let environment = environment(ctx, request).await?;
             // Whoever started this deploy (deployctl, the Web UI, the temporal CLI), every name
             // it passes on to Docker, HAProxy or .env must hold to its grammar first.
             deployctl_proto::names::environment(&environment)
@@ -153,7 +156,11 @@ pub(crate) async fn preflight(
                 )
                 .await?;
             let running = workers.iter().filter(|w| w.running).count() as u32;
-            let worker_count = match environment.worker_replicas {
+            let wanted = match request.worker_roll.as_ref().map(|roll| roll.replicas) {
+                Some(replicas) if replicas > 0 => replicas,
+                _ => environment.worker_replicas,
+            };
+            let worker_count = match wanted {
                 0 => running.max(1),
                 replicas => replicas,
             };
@@ -189,6 +196,39 @@ pub(crate) async fn preflight(
         },
     )
     .await
+}
+
+/// The environment the request names, as the worker's configuration defines it. A request
+/// that brings its own names is refused: the worker holds the Docker socket, and takes no
+/// container or backend names from whoever can reach Temporal. (Deploys started before this
+/// release carried their environment, and replay as they ran.)
+async fn environment(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    request: &DeployRequest,
+) -> StepResult<Environment> {
+    if !ctx.patched(WORKER_OWNED_ENVIRONMENTS) {
+        return request
+            .environment
+            .clone()
+            .ok_or_else(|| Stop::Failed("the request names no environment".into()));
+    }
+    if request.environment.is_some() {
+        return Err(Stop::Failed(
+            "refused before any change: the request carries its own environment; name one \
+             (environment_name) and the worker's configuration supplies it"
+                .into(),
+        ));
+    }
+    let name = &request.environment_name;
+    deployctl_proto::names::container("environment name", name)
+        .map_err(|refused| Stop::Failed(format!("refused before any change: {refused}")))?;
+    ctx.execute_activity(
+        EnvironmentActivities::resolve_environment,
+        name.clone(),
+        quick(format!("look up environment {name}")),
+    )
+    .await
+    .map_err(|error| Stop::Failed(format!("refused before any change: {}", describe(&error))))
 }
 
 /// Runbook 1: start the idle colour on the new image.

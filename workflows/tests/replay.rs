@@ -117,10 +117,7 @@ async fn the_histories_of_release_0_2_0_replay_and_cover_the_paths_that_matter()
 #[ignore = "records a fixture from a running stack"]
 async fn record() {
     let name = std::env::var("RECORD_AS").expect("RECORD_AS names the history: RELEASE/name");
-    let temporal = deployctl_worker::TemporalArgs {
-        address: "127.0.0.1:7233".into(),
-        namespace: "default".into(),
-    };
+    let temporal = deployctl_worker::TemporalArgs::default();
     let client = deployctl_worker::connect(&temporal, std::time::Duration::from_secs(5))
         .await
         .unwrap();

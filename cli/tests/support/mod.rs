@@ -1,5 +1,5 @@
 //! The real stack, from the tests' side: compose.yaml brought up by docker-compose, read back
-//! through HAProxy's Runtime API (127.0.0.1:9999), Postgres (127.0.0.1:55432), Docker and
+//! through HAProxy's Runtime API (./run/haproxy/admin.sock), Postgres (127.0.0.1:55432), Docker and
 //! Temporal (127.0.0.1:7233). Nothing here is mocked.
 
 #![allow(dead_code)]
@@ -91,7 +91,7 @@ pub async fn docker() -> Docker {
 }
 
 /// Every container of the project, running or not.
-async fn list_project(docker: &Docker) -> Vec<bollard::models::ContainerSummary> {
+pub async fn list_project(docker: &Docker) -> Vec<bollard::models::ContainerSummary> {
     let filters = std::collections::HashMap::from([(
         "label".to_string(),
         vec![format!("com.docker.compose.project={PROJECT}")],
@@ -106,7 +106,7 @@ async fn list_project(docker: &Docker) -> Vec<bollard::models::ContainerSummary>
         .unwrap()
 }
 
-fn name_of(summary: &bollard::models::ContainerSummary) -> String {
+pub fn name_of(summary: &bollard::models::ContainerSummary) -> String {
     let names = summary.names.clone().unwrap_or_default().join(",");
     names.trim_start_matches('/').to_string()
 }
@@ -158,7 +158,10 @@ pub async fn container_image(name: &str) -> Option<(String, bool)> {
 
 pub fn haproxy() -> Haproxy {
     Haproxy {
-        address: RuntimeAddress::Tcp("127.0.0.1:9999".into()),
+        // The stack shares the socket with the host through ./run/haproxy; no TCP admin port.
+        address: RuntimeAddress::Unix(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../run/haproxy/admin.sock").into(),
+        ),
         state_file: None,
         check_rise: 2,
         check_fall: 2,
@@ -182,7 +185,7 @@ pub async fn live_servers() -> Vec<String> {
 pub async fn database() -> PgPool {
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
-        .connect("postgresql://ecomweb:ecomweb@127.0.0.1:55432/ecomweb")
+        .connect("postgresql://ecomweb:ecomweb-db-s3cret@127.0.0.1:55432/ecomweb")
         .await
         .expect("Postgres on 127.0.0.1:55432")
 }
@@ -423,10 +426,7 @@ pub const APP_TASK_QUEUE: &str = "ecomweb";
 
 /// A Temporal client on the stack's server.
 pub async fn temporal() -> temporalio_client::Client {
-    let address = deployctl_worker::TemporalArgs {
-        address: "127.0.0.1:7233".into(),
-        namespace: "default".into(),
-    };
+    let address = deployctl_worker::TemporalArgs::default();
     deployctl_worker::connect(&address, Duration::from_secs(30))
         .await
         .unwrap()
