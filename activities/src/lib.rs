@@ -91,8 +91,10 @@ pub trait Heartbeat {
 }
 
 impl Heartbeat for ActivityContext {
+    /// Heartbeat details are kept in history (a timed-out activity's last beat), so they are
+    /// scrubbed like failures.
     async fn beat(&self, detail: String) {
-        let _ = self.record_heartbeat(detail).await;
+        let _ = self.record_heartbeat(secrets::scrub(&detail)).await;
     }
 
     fn cancelled(&self) -> bool {

@@ -2,21 +2,22 @@
 //!
 //! A failure message quotes container logs and Prisma's migration logs, and a log line may hold
 //! a database URL or a token. Whatever the worker sends to Temporal is kept in history for good
-//! and shown in the Web UI, so it all passes through one function, [`scrub`], on its way out:
-//! the worker's data converter applies it to every failure (message, stack trace, causes) and
-//! to every JSON payload (results, heartbeats, query answers).
+//! and shown in the Web UI, so that text passes through one function, [`scrub`], on its way
+//! out: the worker's data converter applies it to every failure (message, stack trace, causes),
+//! and the deploy's activities to every heartbeat. Payloads are left as they are: the pool's
+//! app workflows carry data (an idempotency `key`, say) that a mask would corrupt, and the
+//! deploy's own payloads carry no log text.
 
 use std::sync::LazyLock;
 
-use futures::{FutureExt, future::BoxFuture};
 use regex::Regex;
 use temporalio_common::{
     data_converters::{
-        DataConverter, DefaultFailureConverter, FailureConverter, PayloadCodec,
+        DataConverter, DefaultFailureConverter, DefaultPayloadCodec, FailureConverter,
         PayloadConversionError, PayloadConverter, SerializationContextData,
     },
     error::{IncomingError, OutgoingError},
-    protos::temporal::api::{common::v1::Payload, failure::v1::Failure},
+    protos::temporal::api::failure::v1::Failure,
 };
 
 /// What a masked value becomes.
@@ -28,10 +29,10 @@ static URL_CREDENTIALS: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// `DB_PASSWORD=x`, `api_key: x`, `"JWT_SECRET":"x"` (also escaped inside JSON text): the value
-/// of any name that ends in PASSWORD, SECRET, KEY or TOKEN (or holds PASSWD).
+/// of any name holding PASSWORD, SECRET or TOKEN, or ending in _KEY.
 static SECRET_ASSIGNMENTS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"(?i)(?P<keep>\b[A-Za-z0-9_.-]*(?:password|passwd|secret|key|token)\\?"?\s*[=:]\s*\\?"?)[^\s"'\\,;&]+"#,
+        r#"(?i)(?P<keep>\b[A-Za-z0-9_.-]*(?:password|passwd|secret|token|[_-]key|apikey)[A-Za-z0-9_]*\\?"?\s*[=:]\s*\\?"?)[^\s"'\\,;&]+"#,
     )
     .unwrap()
 });
@@ -50,12 +51,12 @@ pub fn scrub(text: &str) -> String {
         .into_owned()
 }
 
-/// The worker's data converter: serde JSON as before, with [`scrub`] on the way out.
+/// The worker's data converter: serde JSON as before, with failures scrubbed on the way out.
 pub fn data_converter() -> DataConverter {
     DataConverter::new(
         PayloadConverter::default(),
         ScrubbingFailures(DefaultFailureConverter::default()),
-        ScrubbingPayloads,
+        DefaultPayloadCodec,
     )
 }
 
@@ -89,42 +90,6 @@ impl FailureConverter for ScrubbingFailures {
     }
 }
 
-/// JSON payloads leave scrubbed. Decoding changes nothing: what comes back was scrubbed already.
-pub struct ScrubbingPayloads;
-
-impl PayloadCodec for ScrubbingPayloads {
-    fn encode(
-        &self,
-        _context: &SerializationContextData,
-        payloads: Vec<Payload>,
-    ) -> BoxFuture<'static, Result<Vec<Payload>, PayloadConversionError>> {
-        let payloads = payloads.into_iter().map(scrub_payload).collect();
-        async move { Ok(payloads) }.boxed()
-    }
-
-    fn decode(
-        &self,
-        _context: &SerializationContextData,
-        payloads: Vec<Payload>,
-    ) -> BoxFuture<'static, Result<Vec<Payload>, PayloadConversionError>> {
-        async move { Ok(payloads) }.boxed()
-    }
-}
-
-fn scrub_payload(mut payload: Payload) -> Payload {
-    let json = payload
-        .metadata
-        .get("encoding")
-        .is_some_and(|encoding| encoding.as_slice() == b"json/plain");
-    if json && let Ok(text) = std::str::from_utf8(&payload.data) {
-        let scrubbed = scrub(text);
-        if scrubbed != text {
-            payload.data = scrubbed.into_bytes();
-        }
-    }
-    payload
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +111,10 @@ mod tests {
             ),
             ("JWT_SECRET: abc123", "JWT_SECRET: ****"),
             ("stripe_api_key=sk_live_1", "stripe_api_key=****"),
+            (
+                "AWS_SECRET_ACCESS_KEY=abc/def",
+                "AWS_SECRET_ACCESS_KEY=****",
+            ),
             ("GITHUB_TOKEN=ghp_x;", "GITHUB_TOKEN=****;"),
             (r#"{"SESSION_SECRET":"s3"}"#, r#"{"SESSION_SECRET":"****"}"#),
             (
@@ -171,6 +140,8 @@ mod tests {
             "migration 20240101_init failed: relation \"no_such_table\" does not exist",
             "API_BLUE_IMAGE=ecomweb-api:v2",
             "key points: none",
+            "duplicate key value violates unique constraint; Key (id)=(5) already exists",
+            r#"{"key":"order-1"}"#,
         ] {
             assert_eq!(scrub(text), text);
         }
@@ -196,20 +167,16 @@ mod tests {
         );
     }
 
-    #[test]
-    fn json_payloads_leave_scrubbed_and_stay_json() {
-        let mut payload = Payload::default();
-        payload
-            .metadata
-            .insert("encoding".into(), b"json/plain".to_vec());
-        payload.data =
-            br#"{"error":"exited; last log lines:\nDATABASE_URL=postgres://u:hunter2@db/app\n"}"#
-                .to_vec();
-        let scrubbed = scrub_payload(payload);
-        let value: serde_json::Value = serde_json::from_slice(&scrubbed.data).unwrap();
-        assert_eq!(
-            value["error"],
-            "exited; last log lines:\nDATABASE_URL=postgres://u:****@db/app\n"
-        );
+    /// An app workflow's data is not text to scrub: a field called `key` stays as it is.
+    #[tokio::test]
+    async fn payloads_leave_as_they_are() {
+        let converter = data_converter();
+        let input = serde_json::json!({"key": "order-1", "password_hint": "x"});
+        let payload = converter
+            .to_payload(&SerializationContextData::None, &input)
+            .await
+            .unwrap();
+        let back: serde_json::Value = serde_json::from_slice(&payload.data).unwrap();
+        assert_eq!(back, input);
     }
 }
