@@ -8,7 +8,7 @@
 #   retried_activity     the worker running the drain wait is killed; the activity is retried
 set -euo pipefail
 cd "$(dirname "$0")/.."
-release=${1:?usage: scripts/record-histories.sh RELEASE (e.g. 0.2.0)}
+release=${1:?usage: scripts/record-histories.sh RELEASE (e.g. 0.3.0)}
 dir=workflows/tests/histories/$release
 mkdir -p "$dir"
 cargo build -q --bin deployctl

@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 mkdir -p state run/haproxy
 [ -f state/images.env ] || { if [ -f .env ] && [ ! -L .env ]; then mv .env state/images.env; else cp .env.example state/images.env; fi; }
 ln -sfn state/images.env .env
+[ -f state/environments.toml ] || printf '%s\n' \
+  "# The workers' environments beyond the embedded \`local\` ([environments.NAME] tables, the keys of" \
+  "# activities/src/environments.toml). Read again on each deploy; check one with" \
+  "# \`deployctl --env NAME --config state/environments.toml config\`." > state/environments.toml
 scripts/build-images.sh
 if [ "${1:-}" = --fresh ]; then
   scripts/compose.sh down --volumes --remove-orphans --timeout 5

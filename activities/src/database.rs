@@ -23,16 +23,41 @@ pub struct MigrationProgress {
     pub rolled_back: u32,
     /// Name and logs of each failed migration.
     pub failed: Vec<(String, String)>,
+    /// The migrations whose latest attempt finished, by name.
+    #[serde(default)]
+    pub finished_names: Vec<String>,
 }
 
 impl MigrationProgress {
-    /// At least `expected` migrations finished (rolled-back ones do not count), and none is
-    /// running or failed.
-    pub fn complete(&self, expected: u32) -> bool {
+    /// At least `expected` migrations finished (rolled-back ones do not count), every one of
+    /// `expected_names` among them, and none is running or failed.
+    pub fn complete(&self, expected: u32, expected_names: &[String]) -> bool {
         self.table_exists
             && self.running == 0
             && self.failed.is_empty()
             && self.finished >= expected
+            && self.missing(expected_names).is_empty()
+    }
+
+    /// The expected migrations that have not finished (yet).
+    pub fn missing<'a>(&self, expected_names: &'a [String]) -> Vec<&'a String> {
+        expected_names
+            .iter()
+            .filter(|name| !self.finished_names.contains(name))
+            .collect()
+    }
+
+    /// Finished migrations the image does not carry: the schema is newer than the image, which
+    /// expand/contract allows, and an operator should know.
+    pub fn unknown_to(&self, expected_names: &[String]) -> Vec<String> {
+        if expected_names.is_empty() {
+            return Vec::new();
+        }
+        self.finished_names
+            .iter()
+            .filter(|name| !expected_names.contains(name))
+            .cloned()
+            .collect()
     }
 }
 
@@ -82,7 +107,10 @@ pub async fn migration_progress(pool: &PgPool) -> anyhow::Result<MigrationProgre
         let rolled_back: bool = row.try_get("rolled_back")?;
         match (finished, rolled_back, logs) {
             (_, true, _) => progress.rolled_back += 1,
-            (true, false, _) => progress.finished += 1,
+            (true, false, _) => {
+                progress.finished += 1;
+                progress.finished_names.push(name);
+            }
             (false, false, Some(logs)) if !logs.is_empty() => progress.failed.push((name, logs)),
             (false, false, _) => progress.running += 1,
         }
@@ -93,8 +121,12 @@ pub async fn migration_progress(pool: &PgPool) -> anyhow::Result<MigrationProgre
 /// Input of `await_migrations`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AwaitMigrations {
+    /// How many migrations must have finished at least (the image's label, if it has one).
     pub expected: u32,
     pub timeout_seconds: u64,
+    /// The migrations the image carries, by folder name: each must have finished.
+    #[serde(default)]
+    pub expected_names: Vec<String>,
 }
 
 /// The database activities.
@@ -114,7 +146,7 @@ impl DatabaseActivities {
         crate::crash_point("await-migrations");
         let what = format!(
             "{} migrations finished in _prisma_migrations",
-            input.expected
+            input.expected.max(input.expected_names.len() as u32)
         );
         let timeout = std::time::Duration::from_secs(input.timeout_seconds);
         crate::poll_until(&ctx, &what, timeout, || async {
@@ -127,7 +159,17 @@ impl DatabaseActivities {
                 }
                 .into());
             }
-            Ok(progress.complete(input.expected).then_some(progress))
+            if progress.complete(input.expected, &input.expected_names) {
+                return Ok(Some(progress));
+            }
+            let missing = progress.missing(&input.expected_names);
+            match missing.first() {
+                Some(first) => anyhow::bail!(
+                    "{} of the image's migrations not finished yet ({first}, ...)",
+                    missing.len()
+                ),
+                None => Ok(None),
+            }
         })
         .await
     }
@@ -144,25 +186,46 @@ mod tests {
             finished: 2,
             ..Default::default()
         };
-        assert!(progress.complete(2));
-        assert!(progress.complete(1));
-        assert!(!progress.complete(3));
+        assert!(progress.complete(2, &[]));
+        assert!(progress.complete(1, &[]));
+        assert!(!progress.complete(3, &[]));
         let running = MigrationProgress {
             running: 1,
             ..progress.clone()
         };
-        assert!(!running.complete(2));
+        assert!(!running.complete(2, &[]));
         let failed = MigrationProgress {
             failed: vec![("0003".into(), "syntax error".into())],
             ..progress.clone()
         };
-        assert!(!failed.complete(2));
+        assert!(!failed.complete(2, &[]));
         // A migration resolved as rolled back is history: it neither counts nor blocks.
         let rolled_back = MigrationProgress {
             rolled_back: 1,
             ..progress.clone()
         };
-        assert!(rolled_back.complete(2));
-        assert!(!MigrationProgress::default().complete(0));
+        assert!(rolled_back.complete(2, &[]));
+        assert!(!MigrationProgress::default().complete(0, &[]));
+    }
+
+    #[test]
+    fn by_name_every_migration_the_image_carries_must_have_finished() {
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let progress = MigrationProgress {
+            table_exists: true,
+            finished: 2,
+            finished_names: names(&["0001_init", "0002_orders"]),
+            ..Default::default()
+        };
+        assert!(progress.complete(0, &names(&["0001_init", "0002_orders"])));
+        // Enough rows, but not the one the image carries: the gate stays shut.
+        let expected = names(&["0001_init", "0003_refunds"]);
+        assert!(!progress.complete(2, &expected));
+        assert_eq!(progress.missing(&expected), [&"0003_refunds".to_string()]);
+        // A finished row the image does not know is reported, not a blocker.
+        let older_image = names(&["0001_init"]);
+        assert!(progress.complete(1, &older_image));
+        assert_eq!(progress.unknown_to(&older_image), ["0002_orders"]);
+        assert!(progress.unknown_to(&[]).is_empty());
     }
 }

@@ -3,9 +3,13 @@
 //! The worker holds the Docker socket and HAProxy's admin API, so it does not take container,
 //! backend or variable names from whoever starts a deploy. A request names its environment;
 //! the worker looks it up here, in the embedded `environments.toml` plus the file that
-//! `DEPLOYCTL_ENVIRONMENTS` names, and every name in it is checked against its grammar.
+//! `DEPLOYCTL_ENVIRONMENTS` names (read again for each deploy), and every name in it is checked against its grammar.
 
-use std::{collections::BTreeMap, path::Path, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use anyhow::{Context, bail};
 use deployctl_proto::v1::Environment;
@@ -51,9 +55,10 @@ pub fn find(known: &BTreeMap<String, Environment>, name: &str) -> anyhow::Result
     }
 }
 
-/// The activity that hands the workflow its environment, read at worker start.
+/// The activity that hands the workflow its environment. The file is read again on each
+/// deploy, so an edited environment needs no worker restart.
 pub struct EnvironmentActivities {
-    pub known: Arc<BTreeMap<String, Environment>>,
+    pub file: Option<PathBuf>,
 }
 
 #[temporalio_macros::activities]
@@ -66,7 +71,8 @@ impl EnvironmentActivities {
         _ctx: ActivityContext,
         name: String,
     ) -> Result<Environment, ActivityError> {
-        find(&self.known, &name)
+        load(self.file.as_deref())
+            .and_then(|known| find(&known, &name))
             .map_err(|error| crate::failure(crate::Permanent::Refused(format!("{error:#}")).into()))
     }
 }

@@ -1,7 +1,8 @@
 //! HTTP health: one colour directly, or the whole path through HAProxy's frontend.
 //!
-//! `/health` must answer 200 and `/version` must name the version being deployed, so a colour
-//! that is up but still on the old image is never taken for the new one.
+//! The health path must answer its status (`/health`, 2xx, by default), and where the app has a
+//! version endpoint it must name the version being deployed, so a colour that is up but still
+//! on the old image is never taken for the new one. Each environment says which (`Environment`).
 
 use std::{sync::atomic::Ordering, time::Duration};
 
@@ -29,35 +30,85 @@ impl HealthChecker {
         Self { http }
     }
 
-    /// `base_url/health` answers 200 and `base_url/version` answers `version`.
-    pub async fn check(&self, base_url: &str, version: &str) -> anyhow::Result<()> {
+    /// The health path answers its status and, where there is a version endpoint, it answers
+    /// `version`.
+    pub async fn check(
+        &self,
+        base_url: &str,
+        version: &str,
+        endpoints: &HealthEndpoints,
+    ) -> anyhow::Result<()> {
+        let path = endpoints.health_path();
         let health = self
             .http
-            .get(format!("{base_url}/health"))
+            .get(format!("{base_url}{path}"))
             .send()
             .await
-            .with_context(|| format!("GET {base_url}/health"))?;
-        if !health.status().is_success() {
-            bail!("GET {base_url}/health answered {}", health.status());
+            .with_context(|| format!("GET {base_url}{path}"))?;
+        let healthy = match endpoints.health_status {
+            0 => health.status().is_success(),
+            wanted => health.status().as_u16() == wanted,
+        };
+        if !healthy {
+            bail!("GET {base_url}{path} answered {}", health.status());
         }
-        let served = self.version(base_url).await?;
-        if served != version {
-            bail!("{base_url} serves version {served}, not {version}");
+        if let Some(version_path) = endpoints.version_path() {
+            let served = self.version_at(base_url, version_path).await?;
+            if served != version {
+                bail!("{base_url} serves version {served}, not {version}");
+            }
         }
         Ok(())
     }
 
+    /// What `base_url/version` answers.
     pub async fn version(&self, base_url: &str) -> anyhow::Result<String> {
+        self.version_at(base_url, "/version").await
+    }
+
+    async fn version_at(&self, base_url: &str, path: &str) -> anyhow::Result<String> {
         let response = self
             .http
-            .get(format!("{base_url}/version"))
+            .get(format!("{base_url}{path}"))
             .send()
             .await
-            .with_context(|| format!("GET {base_url}/version"))?;
+            .with_context(|| format!("GET {base_url}{path}"))?;
         if !response.status().is_success() {
-            bail!("GET {base_url}/version answered {}", response.status());
+            bail!("GET {base_url}{path} answered {}", response.status());
         }
         Ok(response.text().await?.trim().to_string())
+    }
+}
+
+/// Where an app answers for its health, and for its version if it can.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HealthEndpoints {
+    /// Empty: `/health`.
+    #[serde(default)]
+    pub health_path: String,
+    /// The status the health path answers; 0: any 2xx.
+    #[serde(default)]
+    pub health_status: u16,
+    /// `None` (an input from before this field): `/version`. Empty: the app has none.
+    #[serde(default)]
+    pub version_path: Option<String>,
+}
+
+impl HealthEndpoints {
+    pub fn health_path(&self) -> &str {
+        if self.health_path.is_empty() {
+            "/health"
+        } else {
+            &self.health_path
+        }
+    }
+
+    pub fn version_path(&self) -> Option<&str> {
+        match self.version_path.as_deref() {
+            None => Some("/version"),
+            Some("") => None,
+            Some(path) => Some(path),
+        }
     }
 }
 
@@ -69,6 +120,8 @@ pub struct CheckHealth {
     /// Consecutive good answers needed.
     pub answers: u32,
     pub timeout_seconds: u64,
+    #[serde(default)]
+    pub endpoints: HealthEndpoints,
 }
 
 /// The HTTP health activities.
@@ -89,7 +142,11 @@ impl HealthActivities {
         let timeout = Duration::from_secs(input.timeout_seconds);
         let good = std::sync::atomic::AtomicU32::new(0);
         crate::poll_until(&ctx, &what, timeout, || async {
-            match self.checker.check(&input.base_url, &input.version).await {
+            match self
+                .checker
+                .check(&input.base_url, &input.version, &input.endpoints)
+                .await
+            {
                 Ok(()) => {
                     good.fetch_add(1, Ordering::Relaxed);
                 }

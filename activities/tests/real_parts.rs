@@ -10,7 +10,7 @@ use deployctl_activities::{
     database::{self, MigrationProgress},
     docker,
     haproxy::{Haproxy, RuntimeAddress, SwitchTraffic},
-    health::HealthChecker,
+    health::{HealthChecker, HealthEndpoints},
 };
 
 static TURN: Mutex<()> = Mutex::new(());
@@ -261,6 +261,25 @@ async fn starting_workers_counts_and_starts_one_that_was_created_but_not_started
     assert!(after.iter().all(|w| w.running), "{after:?}");
 }
 
+/// The migrations an image carries, by folder name, read through the Docker API from a
+/// container of it; a path the image lacks gives none.
+#[tokio::test]
+async fn docker_lists_the_migrations_a_container_image_carries() {
+    let engine = docker::connect().await.unwrap();
+    let names = docker::migrations_in(&engine, "ecomweb_api_blue", "/migrations")
+        .await
+        .unwrap();
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("0001_init"),
+        "{names:?}"
+    );
+    let none = docker::migrations_in(&engine, "ecomweb_api_blue", "/app/prisma/migrations")
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
+}
+
 #[tokio::test]
 async fn docker_reports_what_is_missing_as_permanent() {
     let engine = docker::connect().await.unwrap();
@@ -298,8 +317,15 @@ async fn database_reads_prisma_migrations_as_prisma_writes_them() {
         progress.table_exists && progress.finished >= 1,
         "{progress:?}"
     );
-    assert!(progress.complete(progress.finished));
-    assert!(!progress.complete(progress.finished + 1));
+    assert!(progress.complete(progress.finished, &[]));
+    assert!(!progress.complete(progress.finished + 1, &[]));
+    // By name: the first migration every image carries has finished; one no image carries
+    // keeps the gate shut, whatever the count.
+    let first = vec!["0001_init".to_string()];
+    assert!(progress.complete(0, &first), "{progress:?}");
+    let unknown = vec!["0001_init".to_string(), "9999_not_yet".to_string()];
+    assert!(!progress.complete(0, &unknown));
+    assert_eq!(progress.missing(&unknown), [&unknown[1]]);
 
     // A scratch database of its own (a name per run, so no earlier run's connection can hold
     // it), with one finished, one running and one failed migration.
@@ -347,7 +373,11 @@ async fn database_reads_prisma_migrations_as_prisma_writes_them() {
         progress.failed,
         [("0003_broken".to_string(), "syntax error".to_string())]
     );
-    assert!(!progress.complete(1));
+    assert!(!progress.complete(1, &[]));
+    assert_eq!(
+        progress.finished_names,
+        ["0001_init".to_string(), "0004_retried".to_string()]
+    );
 
     let nowhere =
         database::pool("postgresql://ecomweb:ecomweb-db-s3cret@127.0.0.1:1/ecomweb").unwrap();
@@ -384,12 +414,30 @@ async fn the_migration_check_role_reads_prisma_migrations_and_nothing_else() {
 async fn health_checks_status_and_version() {
     let checker = HealthChecker::new();
     let served = checker.version(FRONTEND).await.unwrap();
-    checker.check(FRONTEND, &served).await.unwrap();
+    let endpoints = HealthEndpoints::default();
+    checker.check(FRONTEND, &served, &endpoints).await.unwrap();
     let wrong = checker
-        .check(FRONTEND, "v999")
+        .check(FRONTEND, "v999", &endpoints)
         .await
         .unwrap_err()
         .to_string();
     assert!(wrong.contains("not v999"), "{wrong}");
-    assert!(checker.check("http://127.0.0.1:1", &served).await.is_err());
+    assert!(
+        checker
+            .check("http://127.0.0.1:1", &served, &endpoints)
+            .await
+            .is_err()
+    );
+    // An app with no version endpoint, and another health path: only that path is asked.
+    let no_version = HealthEndpoints {
+        health_path: "/health".into(),
+        health_status: 200,
+        version_path: Some(String::new()),
+    };
+    checker.check(FRONTEND, "v999", &no_version).await.unwrap();
+    let elsewhere = HealthEndpoints {
+        health_path: "/no-such-health".into(),
+        ..no_version
+    };
+    assert!(checker.check(FRONTEND, &served, &elsewhere).await.is_err());
 }

@@ -17,7 +17,9 @@ use deployctl_proto::v1::{
     ApproveSignal, BakeOptions, DeployRequest, DeployStatus, GateExpiry, Phase, RejectSignal,
     RollbackRequest, StepState, WorkerRollOptions,
 };
-use deployctl_workflows::{DEPLOY_TASK_QUEUE, DeployWorkflow, plan::PREFLIGHT};
+use deployctl_workflows::{
+    CheckEnvironmentWorkflow, DEPLOY_TASK_QUEUE, DeployWorkflow, plan::PREFLIGHT,
+};
 use temporalio_client::{
     Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowHandle,
     WorkflowQueryOptions, WorkflowStartOptions,
@@ -69,6 +71,14 @@ enum Command {
         /// Follow the deploy until it ends; exit non-zero if it did not complete.
         #[arg(long)]
         wait: bool,
+    },
+    /// Check the environment, as the worker's configuration defines it, against the running
+    /// stack: its containers, HAProxy backend and servers, each colour's health path and the
+    /// image's migrations folder. Changes nothing; exits 2 if anything does not match.
+    Config {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Show the current (or last) deploy of the environment.
     Status {
@@ -282,6 +292,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let request = deploy_request(&cli.compose_file, environment, version, options);
             start(&client, request, wait).await
         }
+        Command::Config { json } => check_environment(&client, &environment.name, json).await,
         Command::Abort { reason, wait } => {
             let status = query(&handle).await?;
             if !is_running(status.phase) {
@@ -344,6 +355,45 @@ fn deploy_request(
         environment_name: environment.name,
         environment: None,
     }
+}
+
+/// Runs the worker's read-only check of the environment, and prints what it found.
+async fn check_environment(client: &Client, environment: &str, json: bool) -> anyhow::Result<u8> {
+    let id = format!("check-environment-{environment}");
+    let options = WorkflowStartOptions::new(DEPLOY_TASK_QUEUE, id).build();
+    let handle = client
+        .start_workflow(
+            CheckEnvironmentWorkflow::run,
+            environment.to_string(),
+            options,
+        )
+        .await
+        .context("starting the environment check")?;
+    let report = handle
+        .get_result(Default::default())
+        .await
+        .context("waiting for the environment check")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for line in &report.matches {
+            println!("  ✓ {line}");
+        }
+        for line in &report.problems {
+            println!("  ✗ {line}");
+        }
+        match report.problems.len() {
+            0 => println!("environment {environment} matches the running stack"),
+            count => println!(
+                "environment {environment}: {count} settings do not match the running stack"
+            ),
+        }
+    }
+    Ok(if report.problems.is_empty() {
+        0
+    } else {
+        REFUSED
+    })
 }
 
 fn is_running(phase: i32) -> bool {

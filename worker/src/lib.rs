@@ -24,7 +24,7 @@ use deployctl_activities::{
     temporal::TemporalActivities,
 };
 pub use deployctl_workflows::DEPLOY_TASK_QUEUE;
-use deployctl_workflows::DeployWorkflow;
+use deployctl_workflows::{CheckEnvironmentWorkflow, DeployWorkflow};
 pub use pool::{PoolArgs, join_pool};
 use rustls::client::danger::ServerCertVerifier;
 use temporalio_client::{
@@ -526,10 +526,12 @@ pub async fn register_deploy(
         check_rise: deploy.haproxy_check_rise,
         check_fall: deploy.haproxy_check_fall,
     };
-    let environments = environments::load(deploy.environments.as_deref())?;
+    // A malformed file stops the worker at once rather than failing each deploy.
+    environments::load(deploy.environments.as_deref())?;
     options.register_workflow::<DeployWorkflow>()?;
+    options.register_workflow::<CheckEnvironmentWorkflow>()?;
     options.register_activities(EnvironmentActivities {
-        known: std::sync::Arc::new(environments),
+        file: deploy.environments.clone(),
     });
     options.register_activities(DockerActivities {
         docker: docker::connect().await?,

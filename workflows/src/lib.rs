@@ -1,11 +1,13 @@
 //! The deploy workflow and the pure decisions it rests on.
 //!
 //! `deploy` is the Temporal workflow (its state and the ways in), `steps` the runbook's steps,
+//! `check` the read-only check of an environment against the running stack,
 //! `workers` the worker roll in Temporal's terms,
 //! `compensation` how a deploy that stops short returns to the last good state, `status` the
 //! bookkeeping, `options` the activity timeouts. `plan` holds the decisions, as pure
 //! functions that are unit-tested without a server.
 
+pub mod check;
 mod compensation;
 pub mod deploy;
 mod options;
@@ -14,6 +16,7 @@ mod status;
 mod steps;
 mod workers;
 
+pub use check::CheckEnvironmentWorkflow;
 pub use deploy::DeployWorkflow;
 
 /// The task queue the deploy workflow and its activities run on.

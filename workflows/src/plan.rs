@@ -131,6 +131,15 @@ pub fn image(environment: &Environment, version: &str) -> String {
     format!("{}:{version}", environment.image_repository)
 }
 
+/// Where the environment's images keep their migrations: Prisma's folder in an image built
+/// the usual way (`WORKDIR /app`), unless the environment says otherwise.
+pub fn migrations_path(environment: &Environment) -> &str {
+    match environment.migrations_path.as_str() {
+        "" => "/app/prisma/migrations",
+        path => path,
+    }
+}
+
 /// Worker drift: the environment wants `wanted` workers, `running` run. The deploy leaves
 /// `wanted` on the new version, and says so.
 pub fn worker_drift(service: &str, running: u32, wanted: u32) -> Option<String> {

@@ -7,10 +7,10 @@ use std::time::Duration;
 use deployctl_activities::{
     compose::{ComposeActivities, RecordVersions},
     database::{AwaitMigrations, DatabaseActivities},
-    docker::{AwaitHealthy, DockerActivities, ReplaceContainer, ServiceRef},
+    docker::{AwaitHealthy, DockerActivities, ListMigrations, ReplaceContainer, ServiceRef},
     environments::EnvironmentActivities,
     haproxy::{HaproxyActivities, ServerCounters, ServerRef, SwitchTraffic},
-    health::{CheckHealth, HealthActivities},
+    health::{CheckHealth, HealthActivities, HealthEndpoints},
 };
 use deployctl_proto::v1::{
     Colour, ContainerReplaced, DeployRequest, Environment, Gate, GateExpiry, Phase, StepState,
@@ -29,6 +29,9 @@ use crate::{
 /// From this release on the worker's configuration defines the environment (a patch, so that
 /// deploys started earlier replay as they ran).
 const WORKER_OWNED_ENVIRONMENTS: &str = "worker-owned-environments";
+
+/// From this release on the gate awaits the image's migrations by name (a patch, as above).
+const MIGRATIONS_BY_NAME: &str = "migrations-by-name";
 
 /// What preflight learnt, which every later step (and compensation) uses.
 #[derive(Clone)]
@@ -207,10 +210,13 @@ async fn environment(
     request: &DeployRequest,
 ) -> StepResult<Environment> {
     if !ctx.patched(WORKER_OWNED_ENVIRONMENTS) {
-        return request
+        let mut inline = request
             .environment
             .clone()
-            .ok_or_else(|| Stop::Failed("the request names no environment".into()));
+            .ok_or_else(|| Stop::Failed("the request names no environment".into()))?;
+        // Environments then had no endpoint settings: the sample app's were the rule.
+        inline.version_path = "/version".into();
+        return Ok(inline);
     }
     if request.environment.is_some() {
         return Err(Stop::Failed(
@@ -258,25 +264,72 @@ pub(crate) async fn start_idle_colour(
     .await
 }
 
-/// Runbook 2a: the new colour runs its migrations as it starts; wait until all are finished.
+/// Runbook 2a: the new colour runs its migrations as it starts; wait until every migration its
+/// image carries has finished: each by name (read from the image's migrations folder), and at
+/// least as many as its `deployctl.migrations` label declares, if it has one.
 pub(crate) async fn await_migrations(
     ctx: &WorkflowContext<DeployWorkflow>,
     plan: &Plan,
 ) -> StepResult<()> {
-    let detail = format!("{} migrations in _prisma_migrations", plan.migrations);
-    step(ctx, AWAIT_MIGRATIONS, detail.clone(), async {
-        ctx.execute_activity(
-            DatabaseActivities::await_migrations,
-            AwaitMigrations {
-                expected: plan.migrations,
-                timeout_seconds: MIGRATIONS_TIMEOUT.as_secs(),
-            },
-            waiting(MIGRATIONS_TIMEOUT, format!("await {detail}")),
-        )
-        .await?;
+    let detail = format!(
+        "{}'s migrations in _prisma_migrations",
+        plan.request.version
+    );
+    step(ctx, AWAIT_MIGRATIONS, detail, async {
+        let expected_names = migrations_of_the_new_colour(ctx, plan).await?;
+        let count = plan.migrations.max(expected_names.len() as u32);
+        let progress = ctx
+            .execute_activity(
+                DatabaseActivities::await_migrations,
+                AwaitMigrations {
+                    expected: plan.migrations,
+                    timeout_seconds: MIGRATIONS_TIMEOUT.as_secs(),
+                    expected_names: expected_names.clone(),
+                },
+                waiting(
+                    MIGRATIONS_TIMEOUT,
+                    format!("await {count} migrations in _prisma_migrations"),
+                ),
+            )
+            .await?;
+        let unknown = progress.unknown_to(&expected_names);
+        if !unknown.is_empty() {
+            ctx.state_mut(|s| {
+                s.status.notices.push(format!(
+                    "_prisma_migrations holds {} that {} does not carry: the schema is ahead of \
+                     the image, which expand/contract allows",
+                    unknown.join(", "),
+                    plan.image
+                ))
+            });
+        }
         Ok(())
     })
     .await
+}
+
+/// The migrations the new colour's image carries, by folder name, read through Docker from
+/// the environment's migrations path. (Deploys started before this release went by the
+/// label alone, and replay so.)
+async fn migrations_of_the_new_colour(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    plan: &Plan,
+) -> StepResult<Vec<String>> {
+    if !ctx.patched(MIGRATIONS_BY_NAME) {
+        return Ok(Vec::new());
+    }
+    let path = plan::migrations_path(&plan.environment).to_string();
+    let container = names(&plan.environment, plan.target).container.to_string();
+    Ok(ctx
+        .execute_activity(
+            DockerActivities::list_migrations,
+            ListMigrations {
+                container,
+                path: path.clone(),
+            },
+            quick(format!("list the migrations in {path}")),
+        )
+        .await?)
 }
 
 /// Runbook 2b: Docker says the new colour is healthy, and it serves the new version itself.
@@ -774,6 +827,11 @@ async fn await_http(
             version: plan.request.version.clone(),
             answers,
             timeout_seconds: CONTAINER_HEALTH_TIMEOUT.as_secs(),
+            endpoints: HealthEndpoints {
+                health_path: plan.environment.health_path.clone(),
+                health_status: u16::try_from(plan.environment.health_status).unwrap_or(0),
+                version_path: Some(plan.environment.version_path.clone()),
+            },
         },
         waiting(CONTAINER_HEALTH_TIMEOUT, summary),
     )

@@ -7,6 +7,8 @@
 //!   preflight, rolled back during the bake, aborted during the worker roll).
 //! - `0.2.0`: the versioned pool (approved at the gate, failed before the switch, rolled back
 //!   after it, an activity retried after its worker was killed).
+//! - `0.3.0`: the same four, with the environment resolved by the worker and the migrations
+//!   awaited by name (each behind its patch).
 //!
 //! Each release records its own with `scripts/record-histories.sh RELEASE` on the compose
 //! stack; one history is `RECORD_AS=RELEASE/name cargo test -p deployctl-workflows --test
@@ -110,6 +112,19 @@ async fn the_histories_of_release_0_2_0_replay_and_cover_the_paths_that_matter()
             .any(|e| e["attributes"]["MarkerRecordedEventAttributes"].is_object()),
         "the approved history holds no patch marker"
     );
+}
+
+#[tokio::test]
+async fn the_histories_of_release_0_3_0_replay_with_the_worker_owned_environment() {
+    let names = replay_release("0.3.0").await;
+    assert_eq!(names.len(), 4, "{names:?}");
+    let approved = serde_json::to_string(&events("0.3.0", "approved")).unwrap();
+    // Both of this release's changes ran (their activities), each behind its patch marker,
+    // beside 0.2.0's worker-deployments marker.
+    for present in ["resolve_environment", "list_migrations"] {
+        assert!(approved.contains(present), "the approved history holds no {present}");
+    }
+    assert_eq!(approved.matches("core_patch").count(), 3, "patch markers");
 }
 
 /// Not a check: writes the latest `deploy-local` run to `tests/histories/$RECORD_AS.json`.

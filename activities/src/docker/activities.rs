@@ -27,6 +27,18 @@ impl DockerActivities {
         image_info(&self.docker, &image).await.map_err(failure)
     }
 
+    /// The migrations a container's image carries, by folder name.
+    #[activity]
+    pub async fn list_migrations(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: ListMigrations,
+    ) -> Result<Vec<String>, ActivityError> {
+        migrations_in(&self.docker, &input.container, &input.path)
+            .await
+            .map_err(failure)
+    }
+
     /// Reads one container; `None` when it does not exist.
     #[activity]
     pub async fn inspect_container(

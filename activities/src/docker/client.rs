@@ -8,8 +8,8 @@ use bollard::{
     errors::Error as DockerError,
     models::{ContainerInspectResponse, HealthStatusEnum},
     query_parameters::{
-        InspectContainerOptions, ListContainersOptions, LogsOptionsBuilder, RemoveContainerOptions,
-        StopContainerOptions,
+        DownloadFromContainerOptionsBuilder, InspectContainerOptions, ListContainersOptions,
+        LogsOptionsBuilder, RemoveContainerOptions, StopContainerOptions,
     },
 };
 use futures::StreamExt;
@@ -255,4 +255,88 @@ pub async fn last_logs(docker: &Docker, name: &str, lines: usize) -> String {
         text.push_str(&chunk.to_string());
     }
     text
+}
+
+/// How much of a migrations folder is read before giving up: SQL is small, and a folder this
+/// large is not one.
+const MIGRATIONS_ARCHIVE_LIMIT: usize = 16 << 20;
+
+/// The migrations a container's image carries: the folders under `path` (Prisma's layout,
+/// `<path>/<name>/migration.sql`), by name, in order. A path the image does not have gives
+/// none. Read through the Docker API (`GET /containers/{name}/archive`), so any image will do,
+/// whatever runs in it.
+pub async fn migrations_in(
+    docker: &Docker,
+    container: &str,
+    path: &str,
+) -> anyhow::Result<Vec<String>> {
+    let options = DownloadFromContainerOptionsBuilder::default()
+        .path(path)
+        .build();
+    let mut stream = docker.download_from_container(container, Some(options));
+    let mut archive = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => archive.extend_from_slice(&bytes),
+            Err(error) if not_found(&error) => return Ok(Vec::new()),
+            Err(error) => {
+                return Err(error).with_context(|| format!("reading {path} in {container}"));
+            }
+        }
+        if archive.len() > MIGRATIONS_ARCHIVE_LIMIT {
+            anyhow::bail!("{path} in {container} is over 16 MiB: not a migrations folder");
+        }
+    }
+    migration_names(&archive).with_context(|| format!("reading {path} in {container}"))
+}
+
+/// The `<folder>/<name>/migration.sql` entries of a tar archive, by name, sorted. A name that
+/// could not be a folder name (a separator, a control character) is refused.
+pub fn migration_names(archive: &[u8]) -> anyhow::Result<Vec<String>> {
+    let mut names = std::collections::BTreeSet::new();
+    for entry in tar::Archive::new(archive).entries()? {
+        let entry = entry?;
+        let path = entry.path()?;
+        let parts: Vec<_> = path.iter().collect();
+        if let [_, name, file] = parts.as_slice()
+            && *file == "migration.sql"
+        {
+            let name = name.to_string_lossy().into_owned();
+            deployctl_proto::names::container("migration", &name)?;
+            names.insert(name);
+        }
+    }
+    Ok(names.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive(files: &[&str]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for path in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(4);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, path, &b"-- x"[..])
+                .unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn migration_names_are_the_folders_holding_a_migration_sql() {
+        let names = migration_names(&archive(&[
+            "migrations/0002_orders/migration.sql",
+            "migrations/0001_init/migration.sql",
+            "migrations/migration_lock.toml",
+            "migrations/0003_notes/README.md",
+        ]))
+        .unwrap();
+        assert_eq!(names, ["0001_init", "0002_orders"]);
+        assert!(migration_names(&archive(&[])).unwrap().is_empty());
+    }
 }

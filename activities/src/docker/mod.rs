@@ -47,6 +47,14 @@ pub struct ReplaceContainer {
     pub config_hashes: HashMap<String, String>,
 }
 
+/// Input of `list_migrations`: a container of the new image, and where its image keeps the
+/// migrations.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ListMigrations {
+    pub container: String,
+    pub path: String,
+}
+
 /// Input of `await_healthy`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AwaitHealthy {
