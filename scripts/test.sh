@@ -16,7 +16,7 @@ if [ ! -x target/tools/temporal ]; then
   docker rm "$image" >/dev/null
 fi
 export TEMPORAL_BIN=$PWD/target/tools/temporal
-cargo test --workspace --features deployctl-worker/failpoints -- --nocapture
+cargo test --workspace --no-fail-fast --features deployctl-worker/failpoints -- --nocapture
 haproxy/docker-proxy-check.sh
 scripts/fuzz.sh
 echo "test command took $(( $(date +%s) - started ))s"

@@ -16,6 +16,9 @@ ln -sfn state/images.env .env
 scripts/build-images.sh
 if [ "${1:-}" = --fresh ]; then
   scripts/compose.sh down --volumes --remove-orphans --timeout 5
+  # HAProxy's saved server state lives beside its socket, in ./run/haproxy: a fresh stack
+  # starts from haproxy.cfg (blue live), not from the last deploy.
+  rm -f run/haproxy/server-state
   cp .env.example .env
 fi
 scripts/compose.sh config --quiet

@@ -54,6 +54,9 @@ pub fn compose(arguments: &[&str]) -> Output {
 /// A fresh stack on v1: blue live, green idle, cron and 2 workers on v1, empty database.
 pub async fn fresh_stack_on_v1() {
     compose(&["down", "--volumes", "--remove-orphans", "--timeout", "5"]);
+    // HAProxy's saved state is in ./run/haproxy, which `down --volumes` keeps: a fresh stack
+    // starts from haproxy.cfg (blue live).
+    let _ = std::fs::remove_file(repository().join("run/haproxy/server-state"));
     std::fs::copy(repository().join(".env.example"), repository().join(".env")).unwrap();
     compose(&["up", "-d"]);
     wait_until_healthy().await;
