@@ -122,7 +122,10 @@ async fn the_histories_of_release_0_3_0_replay_with_the_worker_owned_environment
     // Both of this release's changes ran (their activities), each behind its patch marker,
     // beside 0.2.0's worker-deployments marker.
     for present in ["resolve_environment", "list_migrations"] {
-        assert!(approved.contains(present), "the approved history holds no {present}");
+        assert!(
+            approved.contains(present),
+            "the approved history holds no {present}"
+        );
     }
     assert_eq!(approved.matches("core_patch").count(), 3, "patch markers");
 }
