@@ -95,6 +95,15 @@ pub struct HealthEndpoints {
 }
 
 impl HealthEndpoints {
+    /// The endpoints an environment declares.
+    pub fn of(environment: &deployctl_proto::v1::Environment) -> Self {
+        Self {
+            health_path: environment.health_path.clone(),
+            health_status: u16::try_from(environment.health_status).unwrap_or(0),
+            version_path: Some(environment.version_path.clone()),
+        }
+    }
+
     pub fn health_path(&self) -> &str {
         if self.health_path.is_empty() {
             "/health"

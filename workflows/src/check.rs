@@ -116,10 +116,7 @@ impl CheckEnvironmentWorkflow {
         let workers = ctx
             .execute_activity(
                 DockerActivities::list_service,
-                ServiceRef {
-                    project: environment.compose_project.clone(),
-                    service: environment.worker_service.clone(),
-                },
+                ServiceRef::workers_of(environment),
                 read(format!("list {service}")),
             )
             .await;
@@ -194,6 +191,12 @@ impl CheckEnvironmentWorkflow {
         for colour in [Colour::Blue, Colour::Green] {
             let container = names(environment, colour).container.to_string();
             let url = format!("http://{container}:{}", environment.api_port);
+            // Health alone: a colour's version is not known here.
+            let endpoints = HealthEndpoints {
+                version_path: Some(String::new()),
+                ..HealthEndpoints::of(environment)
+            };
+            let path = endpoints.health_path().to_string();
             let health = ctx
                 .execute_activity(
                     HealthActivities::await_http_health,
@@ -202,19 +205,11 @@ impl CheckEnvironmentWorkflow {
                         version: String::new(),
                         answers: 1,
                         timeout_seconds: 5,
-                        endpoints: HealthEndpoints {
-                            health_path: environment.health_path.clone(),
-                            health_status: u16::try_from(environment.health_status).unwrap_or(0),
-                            version_path: Some(String::new()),
-                        },
+                        endpoints,
                     },
                     read(format!("check {container}'s health")),
                 )
                 .await;
-            let path = match environment.health_path.as_str() {
-                "" => "/health",
-                path => path,
-            };
             match health {
                 Ok(()) => Self::found(ctx, true, format!("{url}{path} answers")),
                 Err(error) => Self::found(

@@ -68,10 +68,7 @@ impl Plan {
     }
 
     pub fn workers(&self) -> ServiceRef {
-        ServiceRef {
-            project: self.environment.compose_project.clone(),
-            service: self.environment.worker_service.clone(),
-        }
+        ServiceRef::workers_of(&self.environment)
     }
 
     /// Compose's config hashes for containers on `image`: the new image's, or (for what a
@@ -151,10 +148,7 @@ pub(crate) async fn preflight(
             let workers = ctx
                 .execute_activity(
                     DockerActivities::list_service,
-                    ServiceRef {
-                        project: environment.compose_project.clone(),
-                        service: environment.worker_service.clone(),
-                    },
+                    ServiceRef::workers_of(&environment),
                     quick(format!("list {} containers", environment.worker_service)),
                 )
                 .await?;
@@ -827,11 +821,7 @@ async fn await_http(
             version: plan.request.version.clone(),
             answers,
             timeout_seconds: CONTAINER_HEALTH_TIMEOUT.as_secs(),
-            endpoints: HealthEndpoints {
-                health_path: plan.environment.health_path.clone(),
-                health_status: u16::try_from(plan.environment.health_status).unwrap_or(0),
-                version_path: Some(plan.environment.version_path.clone()),
-            },
+            endpoints: HealthEndpoints::of(&plan.environment),
         },
         waiting(CONTAINER_HEALTH_TIMEOUT, summary),
     )

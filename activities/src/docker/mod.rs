@@ -69,6 +69,16 @@ pub struct ServiceRef {
     pub service: String,
 }
 
+impl ServiceRef {
+    /// The environment's worker pool.
+    pub fn workers_of(environment: &deployctl_proto::v1::Environment) -> Self {
+        Self {
+            project: environment.compose_project.clone(),
+            service: environment.worker_service.clone(),
+        }
+    }
+}
+
 /// Input of `start_workers`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StartWorkers {
