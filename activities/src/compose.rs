@@ -65,22 +65,31 @@ impl ComposeActivities {
         let Some(path) = &self.env_file else {
             return Ok(String::new());
         };
-        let write = async {
-            let text = match tokio::fs::read_to_string(path).await {
-                Ok(text) => text,
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
-                Err(error) => return Err(error).context(format!("reading {}", path.display())),
-            };
-            let updated = set_variables(&text, &input.variables, &input.image);
-            let temporary = path.with_extension("deployctl-tmp");
-            tokio::fs::write(&temporary, updated).await?;
-            tokio::fs::rename(&temporary, path)
-                .await
-                .with_context(|| format!("writing {}", path.display()))
-        };
-        write.await.map_err(crate::failure)?;
-        Ok(path.display().to_string())
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || write_variables(&path, &input))
+            .await
+            .map_err(|panicked| crate::failure(panicked.into()))?
+            .map_err(crate::failure)
     }
+}
+
+/// Read, change, write back atomically, under a lock: two writers (deploys of two environments
+/// that share the file, or a retried activity and its first attempt, still running on a
+/// worker that missed its heartbeats) must not lose each other's variable.
+fn write_variables(path: &std::path::Path, input: &RecordVersions) -> anyhow::Result<String> {
+    let lock = std::fs::File::create(path.with_extension("deployctl-lock"))
+        .with_context(|| format!("locking {}", path.display()))?;
+    lock.lock()?;
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(error) => return Err(error).context(format!("reading {}", path.display())),
+    };
+    let updated = set_variables(&text, &input.variables, &input.image);
+    let temporary = path.with_extension("deployctl-tmp");
+    std::fs::write(&temporary, updated)?;
+    std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path.display().to_string())
 }
 
 #[cfg(test)]
@@ -95,6 +104,41 @@ mod tests {
             set_variables(text, &variables, "ecomweb-api:v2"),
             "# versions\nCOMPOSE_PROJECT_NAME=deployctl\nAPI_BLUE_IMAGE=ecomweb-api:v2\n#API_GREEN_IMAGE=old\nAPI_GREEN_IMAGE=ecomweb-api:v2\n"
         );
+    }
+
+    /// Side by side, each writer's variable survives the others' (a lost update would
+    /// drop one).
+    #[test]
+    fn writers_side_by_side_keep_every_variable() {
+        let directory = std::env::temp_dir().join(format!("deployctl-env-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let path = directory.join("images.env");
+        std::fs::write(&path, "COMPOSE_PROJECT_NAME=deployctl\n").unwrap();
+        let writers: Vec<_> = (0..8)
+            .map(|writer| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for round in 0..25 {
+                        let input = RecordVersions {
+                            variables: vec![format!("PART_{writer}_IMAGE")],
+                            image: format!("app:{round}"),
+                        };
+                        write_variables(&path, &input).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for writer in 0..8 {
+            assert!(
+                text.contains(&format!("PART_{writer}_IMAGE=app:24\n")),
+                "{text}"
+            );
+        }
+        std::fs::remove_dir_all(&directory).unwrap();
     }
 
     #[test]

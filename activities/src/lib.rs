@@ -113,8 +113,10 @@ impl Heartbeat for NoHeartbeat {
     }
 }
 
-/// Polls `probe` every half second until it yields a value, heartbeating what it last saw.
-/// A `Permanent` error ends the wait at once; others are read as "not yet".
+/// Polls `probe` until it yields a value, heartbeating what it last saw: every 100 ms for
+/// the first seconds, when the answer is most likely near, then every half second for the
+/// long waits (a drain can take minutes). A `Permanent` error ends the wait at once; others are
+/// read as "not yet".
 pub async fn poll_until<T, F, Fut>(
     ctx: &impl Heartbeat,
     what: &str,
@@ -125,7 +127,8 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<Option<T>>>,
 {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let started = tokio::time::Instant::now();
+    let deadline = started + timeout;
     loop {
         if ctx.cancelled() {
             return Err(ActivityError::cancelled());
@@ -143,7 +146,16 @@ where
                 timeout.as_secs()
             )));
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(poll_interval(started.elapsed())).await;
+    }
+}
+
+/// How long a wait that has lasted `waited` sleeps before it looks again.
+pub fn poll_interval(waited: Duration) -> Duration {
+    if waited < Duration::from_secs(10) {
+        Duration::from_millis(100)
+    } else {
+        Duration::from_millis(500)
     }
 }
 

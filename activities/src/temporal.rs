@@ -341,7 +341,8 @@ impl TemporalActivities {
         ctx: ActivityContext,
         input: AwaitDrained,
     ) -> Result<(), ActivityError> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(input.timeout_seconds);
+        let started = tokio::time::Instant::now();
+        let deadline = started + Duration::from_secs(input.timeout_seconds);
         loop {
             if ctx.is_cancelled() {
                 return Err(ActivityError::cancelled());
@@ -363,7 +364,7 @@ impl TemporalActivities {
                 Err(error) if error.is::<Permanent>() => return Err(failure(error)),
                 Err(error) => ctx.beat(format!("{}: {error:#}", input.version)).await,
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(crate::poll_interval(started.elapsed())).await;
         }
     }
 }

@@ -8,7 +8,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
 use deployctl_proto::v1::Phase;
 use support::*;
@@ -17,35 +17,6 @@ use support::*;
 const PACE: Duration = Duration::from_millis(50);
 /// Stream this long before the deploy starts, and after it ends.
 const SETTLE: Duration = Duration::from_secs(20);
-
-/// Resident set size of each pool member's process, in MiB (`docker top ... -o pid,rss`).
-fn worker_rss() -> Vec<(String, f64)> {
-    let names = Command::new("docker")
-        .args([
-            "ps",
-            "--filter",
-            "label=com.docker.compose.service=ecomweb_worker",
-            "--format",
-            "{{.Names}}",
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&names.stdout)
-        .lines()
-        .filter_map(|name| {
-            let top = Command::new("docker")
-                .args(["top", name, "-o", "pid,rss"])
-                .output()
-                .ok()?;
-            let kib: f64 = String::from_utf8_lossy(&top.stdout)
-                .lines()
-                .skip(1)
-                .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-                .sum();
-            Some((name.to_string(), kib / 1024.0))
-        })
-        .collect()
-}
 
 fn print_rss(label: &str, rss: &[(String, f64)]) {
     let figures: Vec<String> = rss

@@ -21,8 +21,8 @@ use deployctl_workflows::{
     CheckEnvironmentWorkflow, DEPLOY_TASK_QUEUE, DeployWorkflow, plan::PREFLIGHT,
 };
 use temporalio_client::{
-    Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowHandle,
-    WorkflowQueryOptions, WorkflowStartOptions,
+    Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions,
+    WorkflowHandle, WorkflowQueryOptions, WorkflowStartOptions,
     errors::{WorkflowStartError, WorkflowUpdateError},
 };
 
@@ -329,9 +329,14 @@ fn deploy_request(
             },
         )
     };
+    // Two runs of the Compose tool (about 0.7 s each for docker-compose v1), side by side.
+    let (compose_config_hashes, previous_config_hashes) = std::thread::scope(|scope| {
+        let previous = scope.spawn(|| hashes(None));
+        (hashes(Some(&image)), previous.join().unwrap_or_default())
+    });
     DeployRequest {
-        compose_config_hashes: hashes(Some(&image)),
-        previous_config_hashes: hashes(None),
+        compose_config_hashes,
+        previous_config_hashes,
         version,
         approve_before_switch: options.approve_before_switch,
         requested_by: std::env::var("USER").unwrap_or_else(|_| "deployctl".into()),
@@ -479,6 +484,11 @@ async fn follow(
 ) -> anyhow::Result<u8> {
     let mut printed = DeployStatus::default();
     let mut unreachable_since: Option<std::time::Instant> = None;
+    // The workflow's end, long-polled beside the status polls, so the last lines print as soon
+    // as the deploy ends rather than at the next poll.
+    let ended = handle.get_result(WorkflowGetResultOptions::default());
+    tokio::pin!(ended);
+    let mut end_seen = false;
     loop {
         // Temporal or the worker may restart under a deploy; keep watching through it.
         let status = match query(handle).await {
@@ -532,7 +542,13 @@ async fn follow(
                 }
                 return Ok(0);
             }
-            _ => tokio::time::sleep(Duration::from_millis(300)).await,
+            _ if end_seen => tokio::time::sleep(Duration::from_millis(300)).await,
+            _ => {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                    _ = &mut ended => end_seen = true,
+                }
+            }
         }
     }
 }

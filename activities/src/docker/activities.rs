@@ -2,6 +2,7 @@
 //! (a graceful stop, a container coming up) heartbeats while it waits, so a killed worker's
 //! activity is retried elsewhere within seconds, not after its whole timeout.
 
+use futures::{StreamExt, TryStreamExt};
 use std::{sync::Arc, time::Duration};
 
 use bollard::Docker;
@@ -176,21 +177,26 @@ impl DockerActivities {
             service_containers(&self.docker, &input.service.project, &input.service.service)
                 .await
                 .map_err(failure)?;
-        let mut removed = Vec::new();
-        for old in containers.into_iter().filter(|c| c.image_id != keep.id) {
-            let what = format!("draining {}", old.name);
-            beating(&ctx, &what, async {
-                stop_and_remove(
-                    &self.docker,
-                    &old.name,
-                    Duration::from_secs(input.stop_timeout_seconds),
-                )
-                .await
-            })
-            .await?;
-            crate::crash_point("drain-workers-after-one");
-            removed.push(old.name);
-        }
-        Ok(removed)
+        let old: Vec<String> = containers
+            .into_iter()
+            .filter(|c| c.image_id != keep.id)
+            .map(|c| c.name)
+            .collect();
+        // A few at a time (as they start): each gets its own grace period.
+        let grace = Duration::from_secs(input.stop_timeout_seconds);
+        let stops = old.clone().into_iter().map(|name| {
+            let docker = self.docker.clone();
+            async move {
+                stop_and_remove(&docker, &name, grace).await?;
+                crate::crash_point("drain-workers-after-one");
+                anyhow::Ok(())
+            }
+        });
+        let what = format!("draining {}", old.join(", "));
+        let all = futures::stream::iter(stops)
+            .buffer_unordered(AT_ONCE)
+            .try_collect::<Vec<()>>();
+        beating(&ctx, &what, all).await?;
+        Ok(old)
     }
 }

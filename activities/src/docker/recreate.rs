@@ -9,6 +9,7 @@
 //! image swapped. What the old image baked into that configuration (its env, labels, command,
 //! healthcheck) is taken out first, so the new image's defaults apply.
 
+use futures::{StreamExt, TryStreamExt};
 use std::{collections::HashMap, time::Duration};
 
 use anyhow::{Context, bail};
@@ -257,6 +258,9 @@ async fn create_and_start(
 /// Starts containers of a Compose service on `image` until `count` of them run it.
 /// New containers copy an existing one of the service and get the next container numbers,
 /// so `docker-compose ps` and `--scale` count them. Returns the names it started.
+/// How many containers of a service start, or stop, side by side.
+pub const AT_ONCE: usize = 4;
+
 pub async fn start_service_containers(
     docker: &Docker,
     project: &str,
@@ -283,21 +287,28 @@ pub async fn start_service_containers(
     for stopped in on_image.iter().filter(|c| !c.running) {
         start(docker, &stopped.name).await?;
     }
-    let already = on_image.len();
-    let mut next_number = containers.iter().map(|c| c.number).max().unwrap_or(0) + 1;
-    let mut started = Vec::new();
-    for _ in already..count {
-        let name = format!("{project}_{service}_{next_number}");
-        let mut body = recreate_body(&template, &old_image_config, image);
-        body.hostname = None;
-        set_config_hash(&mut body, config_hashes);
-        body.labels
-            .get_or_insert_with(HashMap::new)
-            .insert(COMPOSE_NUMBER_LABEL.to_string(), next_number.to_string());
-        create_and_start(docker, &name, body, &template).await?;
-        crash_point("start-workers-after-one");
-        started.push(name);
-        next_number += 1;
-    }
-    Ok(started)
+    let first_number = containers.iter().map(|c| c.number).max().unwrap_or(0) + 1;
+    // A few at a time: twenty workers start in a fraction of twenty starts' time, and the host
+    // is not starved (a starved worker misses its activities' heartbeats).
+    let starts = (on_image.len()..count)
+        .zip(first_number..)
+        .map(|(_, number)| {
+            let name = format!("{project}_{service}_{number}");
+            let mut body = recreate_body(&template, &old_image_config, image);
+            body.hostname = None;
+            set_config_hash(&mut body, config_hashes);
+            body.labels
+                .get_or_insert_with(HashMap::new)
+                .insert(COMPOSE_NUMBER_LABEL.to_string(), number.to_string());
+            let template = &template;
+            async move {
+                create_and_start(docker, &name, body, template).await?;
+                crash_point("start-workers-after-one");
+                anyhow::Ok(name)
+            }
+        });
+    futures::stream::iter(starts)
+        .buffer_unordered(AT_ONCE)
+        .try_collect()
+        .await
 }

@@ -14,13 +14,15 @@ use std::{
 
 use hdrhistogram::Histogram;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Sample {
     /// Since the load started.
     pub at: Duration,
     pub latency: Duration,
     /// HTTP status, or 0 for a socket error.
     pub status: u16,
+    /// A short body (such as `/version`'s), kept so that a run can tell which release answered.
+    pub body: Option<Box<str>>,
 }
 
 pub struct Load {
@@ -58,20 +60,21 @@ impl Load {
                         if !keep_alive {
                             request = request.header("Connection", "close");
                         }
-                        let status = match request.send().await {
+                        let (status, body) = match request.send().await {
                             Ok(response) => {
                                 let status = response.status().as_u16();
                                 match response.bytes().await {
-                                    Ok(_) => status,
-                                    Err(_) => 0,
+                                    Ok(bytes) => (status, short_text(&bytes)),
+                                    Err(_) => (0, None),
                                 }
                             }
-                            Err(_) => 0,
+                            Err(_) => (0, None),
                         };
                         samples.push(Sample {
                             at: sent - started,
                             latency: sent.elapsed(),
                             status,
+                            body,
                         });
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
@@ -100,8 +103,15 @@ impl Load {
     }
 }
 
+fn short_text(bytes: &[u8]) -> Option<Box<str>> {
+    (bytes.len() <= 32)
+        .then(|| std::str::from_utf8(bytes).ok())
+        .flatten()
+        .map(|text| text.trim().into())
+}
+
 /// Latency figures over a set of samples, in milliseconds.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize)]
 pub struct Figures {
     pub requests: usize,
     pub non_2xx: usize,

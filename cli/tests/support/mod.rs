@@ -555,3 +555,40 @@ pub fn instant_of(timestamp: &str, wall: SystemTime, monotonic: Instant) -> Inst
 pub fn step<'a>(status: &'a DeployStatus, name: &str) -> &'a deployctl_proto::v1::Step {
     status.steps.iter().find(|s| s.name == name).unwrap()
 }
+
+/// The names of the pool members that run now (`docker ps`).
+pub fn running_workers() -> Vec<String> {
+    let names = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "--filter",
+            "label=com.docker.compose.service=ecomweb_worker",
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&names.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Resident set size of each pool member's process, in MiB (`docker top ... -o pid,rss`).
+pub fn worker_rss() -> Vec<(String, f64)> {
+    running_workers()
+        .into_iter()
+        .filter_map(|name| {
+            let top = std::process::Command::new("docker")
+                .args(["top", &name, "-o", "pid,rss"])
+                .output()
+                .ok()?;
+            let kib: f64 = String::from_utf8_lossy(&top.stdout)
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+                .sum();
+            Some((name, kib / 1024.0))
+        })
+        .collect()
+}
