@@ -255,12 +255,12 @@ async fn create_and_start(
     start(docker, name).await
 }
 
-/// Starts containers of a Compose service on `image` until `count` of them run it.
-/// New containers copy an existing one of the service and get the next container numbers,
-/// so `docker-compose ps` and `--scale` count them. Returns the names it started.
 /// How many containers of a service start, or stop, side by side.
 pub const AT_ONCE: usize = 4;
 
+/// Starts containers of a Compose service on `image` until `count` of them run it.
+/// New containers copy an existing one of the service and get the next container numbers,
+/// so `docker-compose ps` and `--scale` count them. Returns the names it started.
 pub async fn start_service_containers(
     docker: &Docker,
     project: &str,
@@ -290,9 +290,9 @@ pub async fn start_service_containers(
     let first_number = containers.iter().map(|c| c.number).max().unwrap_or(0) + 1;
     // A few at a time: twenty workers start in a fraction of twenty starts' time, and the host
     // is not starved (a starved worker misses its activities' heartbeats).
-    let starts = (on_image.len()..count)
-        .zip(first_number..)
-        .map(|(_, number)| {
+    let starts = (first_number..)
+        .take(count.saturating_sub(on_image.len()))
+        .map(|number| {
             let name = format!("{project}_{service}_{number}");
             let mut body = recreate_body(&template, &old_image_config, image);
             body.hostname = None;
