@@ -14,8 +14,31 @@ ln -sfn state/images.env .env
   "# activities/src/environments.toml). Read again on each deploy; check one with" \
   "# \`deployctl --env NAME --config state/environments.toml config\`." > state/environments.toml
 scripts/build-images.sh
-if [ "${1:-}" = --fresh ]; then
+# Removes every container of the stack, and whatever else sits on its networks, before
+# `compose down`: the workers create containers themselves (a deploy may still be rolling them
+# as we start), and a network with a live endpoint cannot be removed.
+remove_stack() {
+  local attempt ids network
+  for attempt in 1 2 3 4 5; do
+    ids=$(docker ps -aq --filter label=com.docker.compose.project=deployctl)
+    for network in $(docker network ls -q --filter label=com.docker.compose.project=deployctl); do
+      ids="$ids $(docker network inspect -f '{{range $id, $e := .Containers}}{{$id}} {{end}}' "$network")"
+    done
+    [ -z "${ids//[[:space:]]/}" ] && break
+    # Word splitting wanted: a list of ids.
+    # shellcheck disable=SC2086
+    docker rm -f $ids >/dev/null 2>&1 || true
+  done
+  # An endpoint left behind by a container that is already gone.
+  for network in $(docker network ls -q --filter label=com.docker.compose.project=deployctl); do
+    for endpoint in $(docker network inspect -f '{{range $id, $e := .Containers}}{{$e.Name}} {{end}}' "$network"); do
+      docker network disconnect -f "$network" "$endpoint" >/dev/null 2>&1 || true
+    done
+  done
   scripts/compose.sh down --volumes --remove-orphans --timeout 5
+}
+if [ "${1:-}" = --fresh ]; then
+  remove_stack
   # HAProxy's saved server state lives beside its socket, in ./run/haproxy: a fresh stack
   # starts from haproxy.cfg (blue live), not from the last deploy.
   rm -f run/haproxy/server-state

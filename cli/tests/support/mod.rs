@@ -53,6 +53,20 @@ pub fn compose(arguments: &[&str]) -> Output {
 
 /// A fresh stack on v1: blue live, green idle, cron and 2 workers on v1, empty database.
 pub async fn fresh_stack_on_v1() {
+    // Every container of the project first, including the ones the workers created and any
+    // of a profile (the shop): a network with a live endpoint cannot be removed.
+    let docker = docker().await;
+    for container in list_project(&docker).await {
+        let _ = docker
+            .remove_container(
+                &name_of(&container),
+                Some(bollard::query_parameters::RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await;
+    }
     compose(&["down", "--volumes", "--remove-orphans", "--timeout", "5"]);
     // HAProxy's saved state is in ./run/haproxy, which `down --volumes` keeps: a fresh stack
     // starts from haproxy.cfg (blue live).
