@@ -124,26 +124,43 @@ pub fn parse_servers_state(answer: &str) -> anyhow::Result<Vec<ServerState>> {
     Ok(servers)
 }
 
-/// Reads the `scur` (current sessions) column of `show stat <backend> -1 -1` for one server.
-pub fn parse_current_sessions(csv: &str, server: &str) -> anyhow::Result<u64> {
+/// The header's columns and the row of `backend`/`server` in a `show stat` answer.
+fn stat_row<'a>(
+    csv: &'a str,
+    backend: &str,
+    server: &str,
+) -> anyhow::Result<(Vec<&'a str>, Vec<&'a str>)> {
     let header = csv
         .lines()
         .next()
         .context("empty `show stat` answer")?
         .trim_start_matches("# ");
     let columns: Vec<&str> = header.split(',').collect();
-    let name_column = columns.iter().position(|c| *c == "svname");
-    let scur_column = columns.iter().position(|c| *c == "scur");
-    let (Some(name_column), Some(scur_column)) = (name_column, scur_column) else {
-        bail!("`show stat` header lacks svname or scur: {header:?}");
+    let column = |name: &str| {
+        columns
+            .iter()
+            .position(|c| *c == name)
+            .with_context(|| format!("`show stat` has no {name} column"))
     };
-    for line in csv.lines().skip(1) {
-        let fields: Vec<&str> = line.split(',').collect();
-        if fields.get(name_column) == Some(&server) {
-            return Ok(fields.get(scur_column).unwrap_or(&"0").parse().unwrap_or(0));
-        }
-    }
-    bail!("server {server} not found in `show stat`")
+    let (proxy_column, name_column) = (column("pxname")?, column("svname")?);
+    csv.lines()
+        .skip(1)
+        .map(|line| line.split(',').collect::<Vec<_>>())
+        .find(|fields| {
+            fields.get(proxy_column) == Some(&backend) && fields.get(name_column) == Some(&server)
+        })
+        .map(|fields| (columns.clone(), fields))
+        .with_context(|| format!("server {backend}/{server} not found in `show stat`"))
+}
+
+/// Reads the `scur` (current sessions) column of `show stat` for one server.
+pub fn parse_current_sessions(csv: &str, backend: &str, server: &str) -> anyhow::Result<u64> {
+    let (columns, fields) = stat_row(csv, backend, server)?;
+    let scur = columns
+        .iter()
+        .position(|c| *c == "scur")
+        .context("`show stat` has no scur column")?;
+    Ok(fields.get(scur).unwrap_or(&"0").parse().unwrap_or(0))
 }
 
 /// A client for one HAProxy's Runtime API.
@@ -219,10 +236,17 @@ impl Haproxy {
             .with_context(|| format!("HAProxy backend {backend} has no server {server}"))
     }
 
+    /// `show stat` of every server, asked only for well-formed names.
+    async fn server_stats(&self, backend: &str, server: &str) -> anyhow::Result<String> {
+        deployctl_proto::names::haproxy_identifier("HAProxy backend", backend)
+            .and_then(|()| deployctl_proto::names::haproxy_identifier("HAProxy server", server))
+            .map_err(refused)?;
+        self.command(runtime_api::show_stat_of_every_server()).await
+    }
+
     pub async fn current_sessions(&self, backend: &str, server: &str) -> anyhow::Result<u64> {
-        let command = runtime_api::show_stat(backend).map_err(refused)?;
-        let csv = self.command(&command).await?;
-        parse_current_sessions(&csv, server)
+        let csv = self.server_stats(backend, server).await?;
+        parse_current_sessions(&csv, backend, server)
     }
 
     pub async fn set_state(
@@ -314,47 +338,35 @@ pub struct ServerCounters {
     pub status: String,
 }
 
-/// Reads one server's counters from `show stat <backend> -1 -1`, columns found by name.
-pub fn parse_server_counters(csv: &str, server: &str) -> anyhow::Result<ServerCounters> {
-    let header = csv
-        .lines()
-        .next()
-        .context("empty `show stat` answer")?
-        .trim_start_matches("# ");
-    let columns: Vec<&str> = header.split(',').collect();
-    let column = |name: &str| columns.iter().position(|c| *c == name);
-    let name_column = column("svname").context("`show stat` has no svname column")?;
-    for line in csv.lines().skip(1) {
-        let fields: Vec<&str> = line.split(',').collect();
-        if fields.get(name_column) != Some(&server) {
-            continue;
-        }
-        let number = |name: &str| -> u64 {
-            column(name)
-                .and_then(|i| fields.get(i))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        let classes = [
-            "hrsp_1xx",
-            "hrsp_2xx",
-            "hrsp_3xx",
-            "hrsp_4xx",
-            "hrsp_5xx",
-            "hrsp_other",
-        ];
-        return Ok(ServerCounters {
-            responses: classes.iter().map(|c| number(c)).sum(),
-            responses_5xx: number("hrsp_5xx"),
-            retries: number("wretr") + number("wredis"),
-            check_failures: number("chkfail"),
-            status: column("status")
-                .and_then(|i| fields.get(i))
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
-        });
-    }
-    bail!("server {server} not found in `show stat`")
+/// Reads one server's counters from `show stat`, columns found by name.
+pub fn parse_server_counters(
+    csv: &str,
+    backend: &str,
+    server: &str,
+) -> anyhow::Result<ServerCounters> {
+    let (columns, fields) = stat_row(csv, backend, server)?;
+    let field = |name: &str| {
+        columns
+            .iter()
+            .position(|c| *c == name)
+            .and_then(|i| fields.get(i))
+    };
+    let number = |name: &str| -> u64 { field(name).and_then(|v| v.parse().ok()).unwrap_or(0) };
+    let classes = [
+        "hrsp_1xx",
+        "hrsp_2xx",
+        "hrsp_3xx",
+        "hrsp_4xx",
+        "hrsp_5xx",
+        "hrsp_other",
+    ];
+    Ok(ServerCounters {
+        responses: classes.iter().map(|c| number(c)).sum(),
+        responses_5xx: number("hrsp_5xx"),
+        retries: number("wretr") + number("wredis"),
+        check_failures: number("chkfail"),
+        status: field("status").map(|s| s.to_string()).unwrap_or_default(),
+    })
 }
 
 /// Input of `read_counters` and `retire_server`.
@@ -558,9 +570,11 @@ impl HaproxyActivities {
         input: ServerRef,
     ) -> Result<ServerCounters, ActivityError> {
         let read = async {
-            let command = runtime_api::show_stat(&input.backend).map_err(refused)?;
-            let csv = self.haproxy.command(&command).await?;
-            parse_server_counters(&csv, &input.server)
+            let csv = self
+                .haproxy
+                .server_stats(&input.backend, &input.server)
+                .await?;
+            parse_server_counters(&csv, &input.backend, &input.server)
         };
         read.await.map_err(crate::failure)
     }
@@ -666,10 +680,14 @@ mod tests {
 
     #[test]
     fn reads_current_sessions_by_header_name() {
-        let csv = "# pxname,svname,qcur,qmax,scur,smax\napi,blue,0,0,7,9\napi,green,0,0,0,1\napi,BACKEND,0,0,7,9\n";
-        assert_eq!(parse_current_sessions(csv, "blue").unwrap(), 7);
-        assert_eq!(parse_current_sessions(csv, "green").unwrap(), 0);
-        assert!(parse_current_sessions(csv, "red").is_err());
+        let csv = "# pxname,svname,qcur,qmax,scur,smax\napi,blue,0,0,7,9\napi,green,0,0,0,1\n\
+                   api,BACKEND,0,0,7,9\nshop,blue,0,0,3,3\n";
+        assert_eq!(parse_current_sessions(csv, "api", "blue").unwrap(), 7);
+        assert_eq!(parse_current_sessions(csv, "api", "green").unwrap(), 0);
+        // Another backend's server of the same name is another server.
+        assert_eq!(parse_current_sessions(csv, "shop", "blue").unwrap(), 3);
+        assert!(parse_current_sessions(csv, "shop", "green").is_err());
+        assert!(parse_current_sessions(csv, "api", "red").is_err());
     }
 
     #[test]
@@ -677,7 +695,7 @@ mod tests {
         let csv = "# pxname,svname,scur,chkfail,status,wretr,wredis,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other\n\
                    api,blue,0,0,DRAIN,0,0,0,100,0,2,0,0\n\
                    api,green,3,1,UP,4,1,0,90,0,0,10,0\n";
-        let green = parse_server_counters(csv, "green").unwrap();
+        let green = parse_server_counters(csv, "api", "green").unwrap();
         assert_eq!(
             green,
             ServerCounters {
@@ -688,8 +706,12 @@ mod tests {
                 status: "UP".into()
             }
         );
-        assert_eq!(parse_server_counters(csv, "blue").unwrap().responses, 102);
-        assert!(parse_server_counters(csv, "red").is_err());
+        assert_eq!(
+            parse_server_counters(csv, "api", "blue").unwrap().responses,
+            102
+        );
+        assert!(parse_server_counters(csv, "api", "red").is_err());
+        assert!(parse_server_counters(csv, "shop", "green").is_err());
     }
 
     /// A crafted name is refused before any connection: the socket here does not exist, so

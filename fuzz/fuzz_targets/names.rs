@@ -173,10 +173,6 @@ fn check_builders(backend: &str, server: &str, address: &str, port: u16) {
             words(&["show", "servers", "state", backend]),
         ),
         (
-            runtime_api::show_stat(backend),
-            words(&["show", "stat", backend, "-1", "-1"]),
-        ),
-        (
             runtime_api::set_server_address(backend, server, address, port),
             words(&[
                 "set",

@@ -68,10 +68,11 @@ pub fn show_servers_state_of_every_backend() -> &'static str {
     "show servers state"
 }
 
-/// `show stat <backend> -1 -1`: the counters of one backend, every proxy type and server.
-pub fn show_stat(backend: &str) -> Result<String, Refused> {
-    haproxy_identifier("HAProxy backend", backend)?;
-    one_command(format!("show stat {backend} -1 -1"))
+/// `show stat -1 4 -1`: the counters of every server of every backend. Not `show stat
+/// <backend>`: HAProxy looks that name up among all proxies, and a frontend of the same name
+/// (`frontend shop` beside `backend shop`) answers in its place, with no servers.
+pub fn show_stat_of_every_server() -> &'static str {
+    "show stat -1 4 -1"
 }
 
 /// `set server <backend>/<server> state <ready|drain|maint>`.
@@ -183,7 +184,6 @@ mod tests {
         let health = ServerHealth::Down;
         vec![
             ("show servers state backend", show_servers_state(hostile)),
-            ("show stat backend", show_stat(hostile)),
             ("state backend", set_server_state(hostile, "green", state)),
             ("state server", set_server_state("api", hostile, state)),
             (
@@ -218,7 +218,8 @@ mod tests {
         assert_eq!(show_servers_state("api").unwrap(), "show servers state api");
         assert_eq!(show_servers_state_of_every_backend(), "show servers state");
         runtime_api_command(show_servers_state_of_every_backend()).unwrap();
-        assert_eq!(show_stat("api").unwrap(), "show stat api -1 -1");
+        assert_eq!(show_stat_of_every_server(), "show stat -1 4 -1");
+        runtime_api_command(show_stat_of_every_server()).unwrap();
         assert_eq!(
             set_server_health("api", "green", ServerHealth::Down).unwrap(),
             "set server api/green health down"
