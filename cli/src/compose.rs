@@ -5,13 +5,12 @@ use std::{collections::HashMap, path::Path, process::Command};
 
 use anyhow::{Context, bail};
 
-/// `config --hash '*'` with every image variable naming `image`, or, with `None`, as the env
-/// file has them now (what a rollback puts back). A missing compose file gives no hashes:
-/// deploys work without Compose, they just cannot keep it in step.
+/// `config --hash '*'` with each image variable naming its image, or, where that is `None`,
+/// as the env file has it now (what a rollback puts back). A missing compose file gives no
+/// hashes: deploys work without Compose, they just cannot keep it in step.
 pub fn config_hashes(
     file: &Path,
-    variables: &[String],
-    image: Option<&str>,
+    variables: &[(String, Option<String>)],
 ) -> anyhow::Result<HashMap<String, String>> {
     if !file.exists() {
         return Ok(HashMap::new());
@@ -35,7 +34,7 @@ pub fn config_hashes(
         .arg("-f")
         .arg(file_name)
         .args(["config", "--hash", "*"]);
-    for variable in variables {
+    for (variable, image) in variables {
         match image {
             Some(image) => command.env(variable, image),
             None => command.env_remove(variable),

@@ -17,9 +17,7 @@ use deployctl_proto::v1::{
     ApproveSignal, BakeOptions, DeployRequest, DeployStatus, GateExpiry, Phase, RejectSignal,
     RollbackRequest, StepState, WorkerRollOptions,
 };
-use deployctl_workflows::{
-    CheckEnvironmentWorkflow, DEPLOY_TASK_QUEUE, DeployWorkflow, plan::PREFLIGHT,
-};
+use deployctl_workflows::{CheckEnvironmentWorkflow, DeployWorkflow, plan::PREFLIGHT};
 use temporalio_client::{
     Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions,
     WorkflowHandle, WorkflowQueryOptions, WorkflowStartOptions,
@@ -206,6 +204,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
     let client = deployctl_worker::connect(&cli.temporal, Duration::from_secs(5)).await?;
     let handle = client.get_workflow_handle::<DeployWorkflow>(workflow_id(&environment.name));
+    // The environment's pool polls its own queue (the shop's workers run deployctl-worker).
+    let task_queue = environment.deploys_task_queue().to_string();
     match cli.command {
         Command::Start {
             version,
@@ -213,7 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             wait,
         } => {
             let request = deploy_request(&cli.compose_file, environment, version, options);
-            start(&client, request, wait).await
+            start(&client, &task_queue, request, wait).await
         }
         Command::Status { json } => {
             let status = query(&handle).await?;
@@ -290,9 +290,11 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             println!("rolling back to {version} through a normal deploy");
             let request = deploy_request(&cli.compose_file, environment, version, options);
-            start(&client, request, wait).await
+            start(&client, &task_queue, request, wait).await
         }
-        Command::Config { json } => check_environment(&client, &environment.name, json).await,
+        Command::Config { json } => {
+            check_environment(&client, &task_queue, &environment.name, json).await
+        }
         Command::Abort { reason, wait } => {
             let status = query(&handle).await?;
             if !is_running(status.phase) {
@@ -320,19 +322,26 @@ fn deploy_request(
     version: String,
     options: DeployOptions,
 ) -> DeployRequest {
-    let image = format!("{}:{version}", environment.image_repository);
-    let hashes = |image: Option<&str>| {
-        compose::config_hashes(compose_file, &environment.image_variables, image).unwrap_or_else(
-            |error| {
-                eprintln!("note: Compose will not see the deploy as up to date: {error:#}");
-                Default::default()
-            },
-        )
+    let hashes = |variables: Vec<(String, Option<String>)>| {
+        compose::config_hashes(compose_file, &variables).unwrap_or_else(|error| {
+            eprintln!("note: Compose will not see the deploy as up to date: {error:#}");
+            Default::default()
+        })
     };
+    let deployed = environment
+        .images_by_variable(&version)
+        .into_iter()
+        .map(|(variable, image)| (variable, Some(image)))
+        .collect();
+    let as_now = environment
+        .image_variables
+        .iter()
+        .map(|variable| (variable.clone(), None))
+        .collect();
     // Two runs of the Compose tool (about 0.7 s each for docker-compose v1), side by side.
     let (compose_config_hashes, previous_config_hashes) = std::thread::scope(|scope| {
-        let previous = scope.spawn(|| hashes(None));
-        (hashes(Some(&image)), previous.join().unwrap_or_default())
+        let previous = scope.spawn(|| hashes(as_now));
+        (hashes(deployed), previous.join().unwrap_or_default())
     });
     DeployRequest {
         compose_config_hashes,
@@ -363,9 +372,14 @@ fn deploy_request(
 }
 
 /// Runs the worker's read-only check of the environment, and prints what it found.
-async fn check_environment(client: &Client, environment: &str, json: bool) -> anyhow::Result<u8> {
+async fn check_environment(
+    client: &Client,
+    task_queue: &str,
+    environment: &str,
+    json: bool,
+) -> anyhow::Result<u8> {
     let id = format!("check-environment-{environment}");
-    let options = WorkflowStartOptions::new(DEPLOY_TASK_QUEUE, id).build();
+    let options = WorkflowStartOptions::new(task_queue, id).build();
     let handle = client
         .start_workflow(
             CheckEnvironmentWorkflow::run,
@@ -433,10 +447,15 @@ fn refused(error: WorkflowUpdateError) -> anyhow::Error {
     }
 }
 
-async fn start(client: &Client, request: DeployRequest, wait: bool) -> anyhow::Result<u8> {
+async fn start(
+    client: &Client,
+    task_queue: &str,
+    request: DeployRequest,
+    wait: bool,
+) -> anyhow::Result<u8> {
     let environment = request.environment_name.clone();
     let id = workflow_id(&environment);
-    let options = WorkflowStartOptions::new(DEPLOY_TASK_QUEUE, id.clone()).build();
+    let options = WorkflowStartOptions::new(task_queue, id.clone()).build();
     let version = request.version.clone();
     match client
         .start_workflow(DeployWorkflow::run, request, options)

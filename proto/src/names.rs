@@ -168,6 +168,9 @@ pub fn runtime_api_command(value: &str) -> Result<(), Refused> {
 pub fn environment(environment: &Environment) -> Result<(), Refused> {
     container("environment name", &environment.name)?;
     repository(&environment.image_repository)?;
+    if !environment.worker_image_repository.is_empty() {
+        repository(&environment.worker_image_repository)?;
+    }
     container("blue container", &environment.blue_container)?;
     container("green container", &environment.green_container)?;
     haproxy_identifier("HAProxy backend", &environment.haproxy_backend)?;
@@ -183,7 +186,12 @@ pub fn environment(environment: &Environment) -> Result<(), Refused> {
             container(what, name)?;
         }
     }
-    for queue in &environment.worker_task_queues {
+    for queue in environment
+        .worker_task_queues
+        .iter()
+        .chain([&environment.deploy_task_queue])
+        .filter(|queue| !queue.is_empty())
+    {
         container("task queue", queue)?;
     }
     let variables = environment.image_variables.iter().chain([

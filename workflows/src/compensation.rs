@@ -103,7 +103,7 @@ async fn roll_back(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) {
     }
     if started(ctx, ROLL_WORKERS) {
         let image = plan.previous_worker_image.clone();
-        let moved = move_workers(ctx, "roll back", plan, &plan.image, &image).await;
+        let moved = move_workers(ctx, "roll back", plan, &plan.worker_image, &image).await;
         note(ctx, outcome(moved, format!("workers back on {image}")));
     }
     if started(ctx, ROLL_CRON) {

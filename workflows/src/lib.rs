@@ -20,4 +20,4 @@ pub use check::CheckEnvironmentWorkflow;
 pub use deploy::DeployWorkflow;
 
 /// The task queue the deploy workflow and its activities run on.
-pub const DEPLOY_TASK_QUEUE: &str = "deployctl";
+pub const DEPLOY_TASK_QUEUE: &str = deployctl_proto::DEFAULT_DEPLOY_TASK_QUEUE;

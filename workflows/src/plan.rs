@@ -127,10 +127,6 @@ pub fn colour_name(colour: Colour) -> &'static str {
     }
 }
 
-pub fn image(environment: &Environment, version: &str) -> String {
-    format!("{}:{version}", environment.image_repository)
-}
-
 /// Where the environment's images keep their migrations: Prisma's folder in an image built
 /// the usual way (`WORKDIR /app`), unless the environment says otherwise.
 pub fn migrations_path(environment: &Environment) -> &str {

@@ -39,6 +39,8 @@ pub(crate) struct Plan {
     pub request: DeployRequest,
     pub environment: Environment,
     pub image: String,
+    /// The workers' image: `image`, unless the environment has a worker image of its own.
+    pub worker_image: String,
     pub migrations: u32,
     pub live: Option<Colour>,
     pub target: Colour,
@@ -74,7 +76,7 @@ impl Plan {
     /// Compose's config hashes for containers on `image`: the new image's, or (for what a
     /// rollback puts back) the ones of the images deployed before.
     pub fn config_hashes(&self, image: &str) -> &std::collections::HashMap<String, String> {
-        if image == self.image {
+        if image == self.image || image == self.worker_image {
             &self.request.compose_config_hashes
         } else {
             &self.request.previous_config_hashes
@@ -106,7 +108,7 @@ pub(crate) async fn preflight(
             deployctl_proto::names::environment(&environment)
                 .and_then(|()| deployctl_proto::names::version(&request.version))
                 .map_err(|refused| Stop::Failed(format!("refused before any change: {refused}")))?;
-            let image = plan::image(&environment, &request.version);
+            let image = environment.image(&request.version);
             let info = ctx
                 .execute_activity(
                     DockerActivities::inspect_image,
@@ -114,6 +116,17 @@ pub(crate) async fn preflight(
                     quick(format!("find image {image}")),
                 )
                 .await?;
+            // A worker image of its own must exist too before anything changes. (Only such
+            // environments schedule this, so earlier deploys replay as they ran.)
+            let worker_image = environment.worker_image(&request.version);
+            if worker_image != image {
+                ctx.execute_activity(
+                    DockerActivities::inspect_image,
+                    worker_image.clone(),
+                    quick(format!("find image {worker_image}")),
+                )
+                .await?;
+            }
             let servers = ctx
                 .execute_activity(
                     HaproxyActivities::read_backend,
@@ -182,6 +195,7 @@ pub(crate) async fn preflight(
                 request: request.clone(),
                 environment,
                 image,
+                worker_image,
                 migrations: info.migrations,
                 live,
                 target,
@@ -497,7 +511,7 @@ pub(crate) async fn roll_workers(
                 ROLL_WORKERS,
                 plan,
                 &plan.previous_worker_image,
-                &plan.image,
+                &plan.worker_image,
             )
             .await
         },
@@ -614,7 +628,17 @@ pub(crate) async fn record_versions(
     ctx: &WorkflowContext<DeployWorkflow>,
     plan: &Plan,
 ) -> StepResult<()> {
-    let variables = plan.environment.image_variables.clone();
+    // A worker image of its own was recorded by the roll; every other variable names the
+    // app image.
+    let variables: Vec<String> = plan
+        .environment
+        .image_variables
+        .iter()
+        .filter(|variable| {
+            plan.worker_image == plan.image || **variable != plan.environment.worker_image_variable
+        })
+        .cloned()
+        .collect();
     let detail = format!("{} = {}", variables.join(", "), plan.image);
     let written = step(ctx, RECORD_VERSIONS, detail, async {
         Ok(ctx
