@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds every image compose.yaml names, locally and offline (there is no registry):
 #   - haproxy, postgres, redis, temporal: scripts/build-infra-images.sh (Debian rootfs, scratch);
-#   - ecomweb-api:v1, :v2, :broken (a failing migration), :leaky, :flaky, :sick, and deployctl-worker:latest: FROM scratch with our static binaries.
+#   - ecomweb-api:v1, :v2, :broken (a failing migration), :leaky, :flaky, :sick, and deployctl-worker:latest: FROM scratch with our static binaries;
+#   - shop:v1, :v2, :broken and shop-worker:<each>: examples/shop/build.sh.
 # v1 carries the first migration, v2 both: one build of the binary serves every version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,5 +82,9 @@ mkdir -p "$dir/migrations"
 cp "$bin/ecomweb" "$dir/"
 cp -r "${migrations[@]}" "$dir/migrations/"
 build "ecomweb-api:sick" images/app --build-arg "VERSION=sick" --build-arg "MIGRATIONS=2" --build-arg "HEALTH=fail"
+
+# The shop (examples/shop): an app deployctl did not build, from the Debian base image, and
+# its worker image with deployctl-worker added.
+examples/shop/build.sh "$bin"
 
 echo "images built in $(( $(date +%s) - started ))s"

