@@ -524,6 +524,11 @@ pub const FINAL_PHASES: [Phase; 5] = [
 ];
 
 pub async fn await_phase(phases: &[Phase]) -> DeployStatus {
+    await_phase_of(status, phases).await
+}
+
+/// `await_phase`, for the environment whose status `status` reads.
+pub async fn await_phase_of(status: impl Fn() -> DeployStatus, phases: &[Phase]) -> DeployStatus {
     let deadline = Instant::now() + DEPLOY_LIMIT;
     loop {
         let status = status();
