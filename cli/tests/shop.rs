@@ -334,15 +334,7 @@ async fn blue_live() {
 
 fn remove_shop_containers() {
     for service in SERVICES {
-        let ids = std::process::Command::new("docker")
-            .args(["ps", "-aq", "--filter"])
-            .arg(format!("label=com.docker.compose.service={service}"))
-            .output()
-            .unwrap();
-        let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
-            .lines()
-            .map(String::from)
-            .collect();
+        let ids = docker_ps(service, &["-aq"]);
         if !ids.is_empty() {
             std::process::Command::new("docker")
                 .args(["rm", "-f"])
@@ -354,19 +346,7 @@ fn remove_shop_containers() {
 }
 
 fn shop_worker_ids() -> Vec<String> {
-    let ids = std::process::Command::new("docker")
-        .args([
-            "ps",
-            "-q",
-            "--filter",
-            "label=com.docker.compose.service=shop_worker",
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&ids.stdout)
-        .lines()
-        .map(String::from)
-        .collect()
+    docker_ps("shop_worker", &["-q"])
 }
 
 fn processes_of(container: &str) -> String {

@@ -575,22 +575,25 @@ pub fn step<'a>(status: &'a DeployStatus, name: &str) -> &'a deployctl_proto::v1
     status.steps.iter().find(|s| s.name == name).unwrap()
 }
 
-/// The names of the pool members that run now (`docker ps`).
-pub fn running_workers() -> Vec<String> {
-    let names = std::process::Command::new("docker")
-        .args([
-            "ps",
-            "--filter",
-            "label=com.docker.compose.service=ecomweb_worker",
-            "--format",
-            "{{.Names}}",
-        ])
+/// `docker ps` over one Compose service's containers, with `arguments` (`-q`, `-a`,
+/// `--format ...`): one line of its answer per container.
+pub fn docker_ps(service: &str, arguments: &[&str]) -> Vec<String> {
+    let listed = std::process::Command::new("docker")
+        .arg("ps")
+        .arg("--filter")
+        .arg(format!("label=com.docker.compose.service={service}"))
+        .args(arguments)
         .output()
         .unwrap();
-    String::from_utf8_lossy(&names.stdout)
+    String::from_utf8_lossy(&listed.stdout)
         .lines()
         .map(String::from)
         .collect()
+}
+
+/// The names of the pool members that run now (`docker ps`).
+pub fn running_workers() -> Vec<String> {
+    docker_ps("ecomweb_worker", &["--format", "{{.Names}}"])
 }
 
 /// Resident set size of each pool member's process, in MiB (`docker top ... -o pid,rss`).
