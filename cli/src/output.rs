@@ -29,7 +29,7 @@ fn clock(timestamp: &str) -> &str {
 fn step_line(step: &Step) -> String {
     let when = match (clock(&step.started_at), clock(&step.finished_at)) {
         ("", _) => String::new(),
-        (start, "") => format!("{start}"),
+        (start, "") => start.to_string(),
         (start, end) => format!("{start} → {end}"),
     };
     format!(

@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant, SystemTime};
 
 use deployctl_proto::v1::{Colour, Phase, StepState};
-use deployctl_workflows::plan::{APPROVAL, STEPS};
+use deployctl_workflows::plan::{APPROVAL, ROLL_CRON, ROLL_WORKERS, STEPS};
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -70,7 +70,8 @@ async fn v1_to_v2_end_to_end_under_load() {
         container_image("ecomweb_api_blue").await,
         Some(("ecomweb-api:v2".into(), true))
     );
-    // Temporal says Completed; the status lists the runbook's steps, run in order.
+    // Temporal says Completed; the status lists the runbook's steps, run in order (the worker
+    // roll starts with the cron's: they run side by side).
     assert_eq!(
         temporal_status("deploy-local"),
         "WORKFLOW_EXECUTION_STATUS_COMPLETED"
@@ -92,7 +93,20 @@ async fn v1_to_v2_end_to_end_under_load() {
             "{} started before the step before it",
             step.name
         );
-        previous = step.finished_at.clone();
+        previous = match step.name.as_str() {
+            // The worker roll starts with the cron's, in the same workflow task.
+            ROLL_CRON => {
+                let workers = self::step(&status, ROLL_WORKERS);
+                assert_eq!(workers.started_at, step.started_at, "side by side");
+                step.started_at.clone()
+            }
+            // The bake waits for both.
+            ROLL_WORKERS => step
+                .finished_at
+                .clone()
+                .max(self::step(&status, ROLL_CRON).finished_at.clone()),
+            _ => step.finished_at.clone(),
+        };
     }
 
     // Zero failed requests during the whole deploy.

@@ -75,6 +75,38 @@ fn in_phase(phase: Phase) -> impl Fn(&DeployStatus) -> bool {
     move |status| status.phase == phase as i32
 }
 
+/// The gate has its approval: the switch is starting or running. A switch is too short to
+/// catch by polling, so the rows that act during one hold the deploy at the gate, approve,
+/// and act as soon as the approval shows.
+fn switch_in_flight() -> impl Fn(&DeployStatus) -> bool {
+    |status| status.approval.is_some()
+}
+
+/// The steps running at `status`: where a row's act landed (printed, as the switch is short).
+fn running_steps(status: &DeployStatus) -> Vec<&str> {
+    status
+        .steps
+        .iter()
+        .filter(|s| s.state == StepState::Running as i32)
+        .map(|s| s.name.as_str())
+        .collect()
+}
+
+/// Holds the deploy at the gate until `reached`: approves it if `reached` lies beyond the gate.
+async fn hold_until(row: &str, reached: impl Fn(&DeployStatus) -> bool) -> DeployStatus {
+    let gate = wait_for(row, |s| {
+        reached(s) || s.phase == Phase::AwaitingApproval as i32
+    })
+    .await;
+    if reached(&gate) {
+        return gate;
+    }
+    deployctl(&["approve", "--by", "tester"]);
+    let at = wait_for(row, &reached).await;
+    println!("{row}: acting while {:?} run", running_steps(&at));
+    at
+}
+
 /// Starts a deploy in the background (`start` returns once preflight passed).
 fn start(arguments: &[&str]) {
     let mut all = vec!["start"];
@@ -172,15 +204,7 @@ async fn worker_killed_during(row: &str, reached: impl Fn(&DeployStatus) -> bool
         "--bake-seconds",
         "6",
     ]);
-    let gate = wait_for(row, |s| {
-        reached(s) || s.phase == Phase::AwaitingApproval as i32
-    })
-    .await;
-    let mut killed_at = gate.clone();
-    if !reached(&gate) {
-        deployctl(&["approve", "--by", "tester"]);
-        killed_at = wait_for(row, &reached).await;
-    }
+    let killed_at = hold_until(row, &reached).await;
     // The pool member running the deploy, killed and started again (unless the deploy has
     // removed it meanwhile, as it does with old workers).
     let worker = worker_running_the_deploy();
@@ -188,7 +212,7 @@ async fn worker_killed_during(row: &str, reached: impl Fn(&DeployStatus) -> bool
     docker_cli(&["kill", "--signal", "KILL", &worker]);
     let replaced = Instant::now();
     let _ = Command::new("docker").args(["start", &worker]).output();
-    if reached(&gate) && gate.phase == Phase::AwaitingApproval as i32 {
+    if killed_at.phase == Phase::AwaitingApproval as i32 {
         deployctl(&["approve", "--by", "tester"]);
     }
     // Resumed: a step moved on since the kill.
@@ -222,7 +246,7 @@ async fn row_1_worker_killed_at_the_gate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn row_1_worker_killed_during_the_switch() {
-    worker_killed_during("killed during the switch", running(SWITCH_TRAFFIC)).await;
+    worker_killed_during("killed during the switch", switch_in_flight()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -295,12 +319,20 @@ async fn row_2_temporal_killed_mid_switch() {
     let load = load::Load::start(FRONTEND, 8, true, DEPLOY_LIMIT);
     let waiting = {
         let target = target.clone();
-        tokio::task::spawn_blocking(move || deployctl(&["start", "--version", &target, "--wait"]))
+        tokio::task::spawn_blocking(move || {
+            deployctl(&[
+                "start",
+                "--version",
+                &target,
+                "--approve-before-switch",
+                "--wait",
+            ])
+        })
     };
     // The last run's status answers until this deploy's own has started.
     let target_running = target.clone();
     wait_for_new_run(move |s| s.version == target_running).await;
-    wait_for("the switch", running(SWITCH_TRAFFIC)).await;
+    hold_until("temporal killed", switch_in_flight()).await;
     docker_cli(&["kill", "--signal", "KILL", "deployctl_temporal_1"]);
     docker_cli(&["start", "deployctl_temporal_1"]);
     let output = waiting.await.unwrap();
@@ -425,8 +457,14 @@ async fn abort_during(row: &str, reached: impl Fn(&DeployStatus) -> bool) {
     settled_stack().await;
     let served_before = served_version().await;
     let load = load::Load::start(FRONTEND, 8, true, DEPLOY_LIMIT);
-    start(&["--version", other_version().await, "--bake-seconds", "30"]);
-    wait_for(row, reached).await;
+    start(&[
+        "--version",
+        other_version().await,
+        "--approve-before-switch",
+        "--bake-seconds",
+        "30",
+    ]);
+    hold_until(row, reached).await;
     let output = deployctl(&["abort", "--reason", "testing abort", "--wait"]);
     let report = load.finish().await;
     assert_eq!(output.status.code(), Some(5), "{}", text(&output));
@@ -444,7 +482,7 @@ async fn abort_during(row: &str, reached: impl Fn(&DeployStatus) -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn row_8_abort_during_the_switch() {
-    abort_during("abort during the switch", running(SWITCH_TRAFFIC)).await;
+    abort_during("abort during the switch", switch_in_flight()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

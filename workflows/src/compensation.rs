@@ -20,8 +20,9 @@ use crate::{
     DeployWorkflow,
     options::*,
     plan::*,
+    preflight::Plan,
     status::{StepResult, Stop, set_phase, started},
-    steps::{Plan, colour_variable, move_cron, record_version, replace_container, scoped, switch},
+    steps::{colour_variable, move_cron, record_version, replace_container, scoped, switch},
     workers::move_workers,
 };
 
@@ -134,7 +135,17 @@ async fn idle_colour_back(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) ->
     let image = plan.previous_target_image.clone();
     if !image.is_empty() {
         let summary = format!("put {container} back on {image}");
-        replace_container(ctx, "roll back", &container, &image, plan, summary).await?;
+        let healthy_within = std::time::Duration::ZERO;
+        replace_container(
+            ctx,
+            "roll back",
+            &container,
+            &image,
+            plan,
+            healthy_within,
+            summary,
+        )
+        .await?;
         record_version(ctx, colour_variable(&plan.environment, plan.target), &image).await?;
     }
     ctx.execute_activity(
@@ -144,6 +155,7 @@ async fn idle_colour_back(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) ->
             image: String::new(),
             stop_timeout_seconds: STOP_TIMEOUT.as_secs(),
             config_hashes: Default::default(),
+            await_healthy_seconds: 0,
         },
         uncancellable(changing(format!("stop {container}: it takes no traffic"))),
     )

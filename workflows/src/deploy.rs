@@ -109,8 +109,7 @@ impl DeployWorkflow {
         let address = await_health(ctx, plan).await?;
         approval(ctx, plan).await?;
         switch_traffic(ctx, plan, address).await?;
-        roll_cron(ctx, plan).await?;
-        roll_workers(ctx, plan).await?;
+        roll_cron_and_workers(ctx, plan).await?;
         bake(ctx, plan).await?;
         update_old_colour(ctx, plan).await?;
         record_versions(ctx, plan).await

@@ -1,6 +1,7 @@
 //! The deploy workflow and the pure decisions it rests on.
 //!
-//! `deploy` is the Temporal workflow (its state and the ways in), `steps` the runbook's steps,
+//! `deploy` is the Temporal workflow (its state and the ways in), `preflight` the checks
+//! before any change and the Plan they leave, `steps` the runbook's steps,
 //! `check` the read-only check of an environment against the running stack,
 //! `workers` the worker roll in Temporal's terms,
 //! `compensation` how a deploy that stops short returns to the last good state, `status` the
@@ -12,6 +13,7 @@ mod compensation;
 pub mod deploy;
 mod options;
 pub mod plan;
+mod preflight;
 mod status;
 mod steps;
 mod workers;

@@ -48,7 +48,12 @@ pub fn waiting(timeout: Duration, summary: String) -> ActivityOptions {
 
 /// A change, which may wait for a graceful stop; heartbeats while it waits.
 pub fn changing(summary: String) -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(STOP_TIMEOUT * 4 + Duration::from_secs(60))
+    changing_then_waiting(Duration::ZERO, summary)
+}
+
+/// A change, then a wait of at most `wait` for its result (a container healthy).
+pub fn changing_then_waiting(wait: Duration, summary: String) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(STOP_TIMEOUT * 4 + wait + Duration::from_secs(60))
         .heartbeat_timeout(HEARTBEAT_TIMEOUT)
         .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
         .retry_policy(retries(6))

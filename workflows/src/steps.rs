@@ -7,243 +7,27 @@ use std::time::Duration;
 use deployctl_activities::{
     compose::{ComposeActivities, RecordVersions},
     database::{AwaitMigrations, DatabaseActivities},
-    docker::{AwaitHealthy, DockerActivities, ListMigrations, ReplaceContainer, ServiceRef},
-    environments::EnvironmentActivities,
+    docker::{AwaitHealthy, DockerActivities, ListMigrations, ReplaceContainer},
     haproxy::{HaproxyActivities, ServerCounters, ServerRef, SwitchTraffic},
     health::{CheckHealth, HealthActivities, HealthEndpoints},
 };
 use deployctl_proto::v1::{
-    Colour, ContainerReplaced, DeployRequest, Environment, Gate, GateExpiry, Phase, StepState,
-    TrafficSwitched, change,
+    Colour, ContainerReplaced, Environment, Gate, GateExpiry, Phase, StepState, TrafficSwitched,
+    change,
 };
 use temporalio_sdk::{TimerOptions, WorkflowContext};
 
+pub(crate) use crate::preflight::{Plan, preflight};
 use crate::{
     DeployWorkflow,
     options::*,
     plan::{self, *},
-    status::{StepResult, Stop, describe, mark, now, record, step},
+    status::{StepResult, Stop, mark, now, record, step},
     workers::move_workers,
 };
 
-/// From this release on the worker's configuration defines the environment (a patch, so that
-/// deploys started earlier replay as they ran).
-const WORKER_OWNED_ENVIRONMENTS: &str = "worker-owned-environments";
-
 /// From this release on the gate awaits the image's migrations by name (a patch, as above).
 const MIGRATIONS_BY_NAME: &str = "migrations-by-name";
-
-/// What preflight learnt, which every later step (and compensation) uses.
-#[derive(Clone)]
-pub(crate) struct Plan {
-    pub request: DeployRequest,
-    pub environment: Environment,
-    pub image: String,
-    /// The workers' image: `image`, unless the environment has a worker image of its own.
-    pub worker_image: String,
-    pub migrations: u32,
-    pub live: Option<Colour>,
-    pub target: Colour,
-    /// What runs before the deploy, so that a rollback can put it back.
-    pub previous_cron_image: String,
-    /// The idle colour's image before this deploy replaced it.
-    pub previous_target_image: String,
-    pub previous_worker_image: String,
-    pub worker_count: u32,
-}
-
-impl Plan {
-    /// The colour that is not the target: the one live now, or blue on a first deploy.
-    pub fn old(&self) -> Colour {
-        match self.target {
-            Colour::Green => Colour::Blue,
-            _ => Colour::Green,
-        }
-    }
-
-    pub fn colour_url(&self, colour: Colour) -> String {
-        format!(
-            "http://{}:{}",
-            names(&self.environment, colour).container,
-            self.environment.api_port
-        )
-    }
-
-    pub fn workers(&self) -> ServiceRef {
-        ServiceRef::workers_of(&self.environment)
-    }
-
-    /// Compose's config hashes for containers on `image`: the new image's, or (for what a
-    /// rollback puts back) the ones of the images deployed before.
-    pub fn config_hashes(&self, image: &str) -> &std::collections::HashMap<String, String> {
-        if image == self.image || image == self.worker_image {
-            &self.request.compose_config_hashes
-        } else {
-            &self.request.previous_config_hashes
-        }
-    }
-
-    pub fn server(&self, colour: Colour) -> ServerRef {
-        ServerRef {
-            backend: self.environment.haproxy_backend.clone(),
-            server: names(&self.environment, colour).server.to_string(),
-        }
-    }
-}
-
-/// Checks everything it can before anything changes: the image exists, HAProxy names both
-/// colours and exactly one (or none) is live, and every container the deploy touches exists.
-pub(crate) async fn preflight(
-    ctx: &WorkflowContext<DeployWorkflow>,
-    request: &DeployRequest,
-) -> StepResult<Plan> {
-    step(
-        ctx,
-        PREFLIGHT,
-        format!("checking {}", request.version),
-        async {
-            let environment = environment(ctx, request).await?;
-            // Whoever started this deploy (deployctl, the Web UI, the temporal CLI), every name
-            // it passes on to Docker, HAProxy or .env must hold to its grammar first.
-            deployctl_proto::names::environment(&environment)
-                .and_then(|()| deployctl_proto::names::version(&request.version))
-                .map_err(|refused| Stop::Failed(format!("refused before any change: {refused}")))?;
-            let image = environment.image(&request.version);
-            let info = ctx
-                .execute_activity(
-                    DockerActivities::inspect_image,
-                    image.clone(),
-                    quick(format!("find image {image}")),
-                )
-                .await?;
-            // A worker image of its own must exist too before anything changes. (Only such
-            // environments schedule this, so earlier deploys replay as they ran.)
-            let worker_image = environment.worker_image(&request.version);
-            if worker_image != image {
-                ctx.execute_activity(
-                    DockerActivities::inspect_image,
-                    worker_image.clone(),
-                    quick(format!("find image {worker_image}")),
-                )
-                .await?;
-            }
-            let servers = ctx
-                .execute_activity(
-                    HaproxyActivities::read_backend,
-                    environment.haproxy_backend.clone(),
-                    quick(format!(
-                        "read HAProxy backend {}",
-                        environment.haproxy_backend
-                    )),
-                )
-                .await?;
-            let (live, target) =
-                choose_colours(&environment, &servers).map_err(|e| Stop::Failed(e.to_string()))?;
-            let mut live_image = String::new();
-            let mut previous_target_image = String::new();
-            for colour in [Colour::Blue, Colour::Green] {
-                let found = inspect(ctx, names(&environment, colour).container).await?;
-                if colour == target {
-                    previous_target_image = found.image.clone();
-                }
-                if Some(colour) == live {
-                    if found.image_id == info.id {
-                        return Err(Stop::Failed(format!(
-                            "{} is already live on {}: nothing to deploy",
-                            request.version,
-                            colour_name(colour)
-                        )));
-                    }
-                    live_image = found.image;
-                }
-            }
-            let cron = inspect(ctx, &environment.cron_container).await?;
-            let workers = ctx
-                .execute_activity(
-                    DockerActivities::list_service,
-                    ServiceRef::workers_of(&environment),
-                    quick(format!("list {} containers", environment.worker_service)),
-                )
-                .await?;
-            let running = workers.iter().filter(|w| w.running).count() as u32;
-            let wanted = match request.worker_roll.as_ref().map(|roll| roll.replicas) {
-                Some(replicas) if replicas > 0 => replicas,
-                _ => environment.worker_replicas,
-            };
-            let worker_count = match wanted {
-                0 => running.max(1),
-                replicas => replicas,
-            };
-            if let Some(notice) =
-                plan::worker_drift(&environment.worker_service, running, worker_count)
-            {
-                ctx.state_mut(|s| s.status.notices.push(notice));
-            }
-            let previous_worker_image = workers
-                .iter()
-                .find(|w| w.running)
-                .or(workers.first())
-                .map(|w| w.image.clone())
-                .unwrap_or_else(|| cron.image.clone());
-            ctx.state_mut(|s| {
-                s.status.image = image.clone();
-                s.status.previous_image = live_image.clone();
-                s.status.live_colour = live.unwrap_or_default() as i32;
-                s.status.target_colour = target as i32;
-            });
-            Ok(Plan {
-                request: request.clone(),
-                environment,
-                image,
-                worker_image,
-                migrations: info.migrations,
-                live,
-                target,
-                previous_cron_image: cron.image,
-                previous_target_image,
-                previous_worker_image,
-                worker_count,
-            })
-        },
-    )
-    .await
-}
-
-/// The environment the request names, as the worker's configuration defines it. A request
-/// that brings its own names is refused: the worker holds the Docker socket, and takes no
-/// container or backend names from whoever can reach Temporal. (Deploys started before this
-/// release carried their environment, and replay as they ran.)
-async fn environment(
-    ctx: &WorkflowContext<DeployWorkflow>,
-    request: &DeployRequest,
-) -> StepResult<Environment> {
-    if !ctx.patched(WORKER_OWNED_ENVIRONMENTS) {
-        let mut inline = request
-            .environment
-            .clone()
-            .ok_or_else(|| Stop::Failed("the request names no environment".into()))?;
-        // Environments then had no endpoint settings: the sample app's were the rule.
-        inline.version_path = "/version".into();
-        return Ok(inline);
-    }
-    if request.environment.is_some() {
-        return Err(Stop::Failed(
-            "refused before any change: the request carries its own environment; name one \
-             (environment_name) and the worker's configuration supplies it"
-                .into(),
-        ));
-    }
-    let name = &request.environment_name;
-    deployctl_proto::names::container("environment name", name)
-        .map_err(|refused| Stop::Failed(format!("refused before any change: {refused}")))?;
-    ctx.execute_activity(
-        EnvironmentActivities::resolve_environment,
-        name.clone(),
-        quick(format!("look up environment {name}")),
-    )
-    .await
-    .map_err(|error| Stop::Failed(format!("refused before any change: {}", describe(&error))))
-}
 
 /// Runbook 1: start the idle colour on the new image.
 pub(crate) async fn start_idle_colour(
@@ -259,6 +43,7 @@ pub(crate) async fn start_idle_colour(
             &container,
             &plan.image,
             plan,
+            Duration::ZERO,
             format!("start {detail}"),
         )
         .await?;
@@ -382,9 +167,11 @@ pub(crate) async fn approval(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan)
     };
     let detail = format!("waiting: {target} is ready, traffic still on the live colour");
     step(ctx, APPROVAL, detail, async {
-        let deadline = (!timeout.is_zero())
-            .then(|| later(ctx, timeout))
-            .unwrap_or_default();
+        let deadline = if timeout.is_zero() {
+            String::new()
+        } else {
+            later(ctx, timeout)
+        };
         ctx.state_mut(|s| {
             s.status.phase = Phase::AwaitingApproval as i32;
             s.status.gate = Some(Gate {
@@ -479,27 +266,44 @@ pub(crate) async fn switch_traffic(
     .await
 }
 
-/// Runbook 4a: the cron must never run twice, so the old one stops before the new one starts.
-pub(crate) async fn roll_cron(
+/// Runbook 4: the cron and the workers. Neither waits on the other, so they roll side by side;
+/// the cron's image is recorded once both are done. (Deploys begun before that release rolled
+/// them in turn, and replay so.)
+pub(crate) async fn roll_cron_and_workers(
     ctx: &WorkflowContext<DeployWorkflow>,
     plan: &Plan,
 ) -> StepResult<()> {
+    if !plan.side_by_side {
+        roll_cron(ctx, plan).await?;
+        return roll_workers(ctx, plan).await;
+    }
+    let (cron, workers) = futures::join!(roll_cron(ctx, plan), roll_workers(ctx, plan));
+    cron?;
+    record_version(ctx, &plan.environment.cron_image_variable, &plan.image).await?;
+    workers
+}
+
+/// Runbook 4a: the cron must never run twice, so the old one stops before the new one starts.
+async fn roll_cron(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) -> StepResult<()> {
     let cron = plan.environment.cron_container.clone();
     step(
         ctx,
         ROLL_CRON,
         format!("{cron}: stop, then start on {}", plan.image),
-        async { move_cron(ctx, ROLL_CRON, plan, &plan.image).await },
+        async {
+            if plan.side_by_side {
+                replace_cron(ctx, ROLL_CRON, plan, &plan.image).await
+            } else {
+                move_cron(ctx, ROLL_CRON, plan, &plan.image).await
+            }
+        },
     )
     .await
 }
 
 /// Runbook 4b: start the new workers first, then drain the old ones (SIGTERM lets in-flight
 /// tasks finish), so the pool never empties.
-pub(crate) async fn roll_workers(
-    ctx: &WorkflowContext<DeployWorkflow>,
-    plan: &Plan,
-) -> StepResult<()> {
+async fn roll_workers(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) -> StepResult<()> {
     let service = plan.workers();
     step(
         ctx,
@@ -523,7 +327,7 @@ pub(crate) async fn roll_workers(
 /// are watched. `deployctl rollback`, or the counters crossing a threshold, ends the bake
 /// with a rollback; otherwise the deploy goes on when the bake period is over.
 pub(crate) async fn bake(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) -> StepResult<()> {
-    let options = plan.request.bake.clone().unwrap_or_default();
+    let options = plan.request.bake.unwrap_or_default();
     if options.seconds == 0 || plan.live.is_none() {
         mark(
             ctx,
@@ -606,6 +410,7 @@ pub(crate) async fn update_old_colour(
             &container,
             &plan.image,
             plan,
+            Duration::ZERO,
             format!("update {detail}"),
         )
         .await?;
@@ -683,12 +488,15 @@ pub(crate) async fn inspect(
     })
 }
 
+/// Recreates `container` on `image`; with a nonzero `healthy_within` the same activity also
+/// waits for it to be healthy.
 pub(crate) async fn replace_container(
     ctx: &WorkflowContext<DeployWorkflow>,
     step_name: &str,
     container: &str,
     image: &str,
     plan: &Plan,
+    healthy_within: Duration,
     summary: String,
 ) -> StepResult<()> {
     ctx.execute_activity(
@@ -698,8 +506,9 @@ pub(crate) async fn replace_container(
             image: image.to_string(),
             stop_timeout_seconds: STOP_TIMEOUT.as_secs(),
             config_hashes: plan.config_hashes(image).clone(),
+            await_healthy_seconds: healthy_within.as_secs(),
         },
-        scoped(ctx, changing(summary)),
+        scoped(ctx, changing_then_waiting(healthy_within, summary)),
     )
     .await?;
     record(
@@ -714,7 +523,23 @@ pub(crate) async fn replace_container(
     Ok(())
 }
 
-/// Cron onto `image`: stopped first, then started, then healthy.
+/// Cron onto `image`, stopped first, then started and healthy, in one activity. Beside the
+/// worker roll this branch emits no command after its first, so the order in which the two
+/// branches' answers arrive can never change the history.
+async fn replace_cron(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    step_name: &str,
+    plan: &Plan,
+    image: &str,
+) -> StepResult<()> {
+    let cron = &plan.environment.cron_container;
+    let summary = format!("stop {cron}, start it on {image}, await it healthy");
+    let healthy_within = CONTAINER_HEALTH_TIMEOUT;
+    replace_container(ctx, step_name, cron, image, plan, healthy_within, summary).await
+}
+
+/// Cron onto `image` and recorded there: compensation's move. (Deploys begun before
+/// `side-by-side` used three activities: replace, record, await healthy.)
 pub(crate) async fn move_cron(
     ctx: &WorkflowContext<DeployWorkflow>,
     step_name: &str,
@@ -722,12 +547,17 @@ pub(crate) async fn move_cron(
     image: &str,
 ) -> StepResult<()> {
     let cron = plan.environment.cron_container.clone();
+    if plan.side_by_side {
+        replace_cron(ctx, step_name, plan, image).await?;
+        return record_version(ctx, &plan.environment.cron_image_variable, image).await;
+    }
     replace_container(
         ctx,
         step_name,
         &cron,
         image,
         plan,
+        Duration::ZERO,
         format!("stop and restart {cron} on {image}"),
     )
     .await?;

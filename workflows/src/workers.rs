@@ -22,8 +22,9 @@ use crate::{
     DeployWorkflow,
     options::*,
     plan::build_id,
+    preflight::Plan,
     status::{StepResult, record},
-    steps::{Plan, record_version, scoped, wait_or_timeout},
+    steps::{record_version, scoped, wait_or_timeout},
 };
 
 /// Deploys that began before the pool was versioned roll their workers as they began:
@@ -92,7 +93,7 @@ fn version(plan: &Plan, image: &str) -> VersionRef {
 }
 
 /// 1. `count` new replicas (the surge, or as many as the environment wants), started and
-/// healthy.
+///    healthy.
 async fn start_workers(
     ctx: &WorkflowContext<DeployWorkflow>,
     plan: &Plan,

@@ -9,6 +9,8 @@
 //!   after it, an activity retried after its worker was killed).
 //! - `0.3.0`: the same four, with the environment resolved by the worker and the migrations
 //!   awaited by name (each behind its patch).
+//! - `0.4.0`: the same four, with independent work side by side: preflight's reads in one
+//!   workflow task, the cron rolled beside the workers (behind the `side-by-side` patch).
 //!
 //! Each release records its own with `scripts/record-histories.sh RELEASE` on the compose
 //! stack; one history is `RECORD_AS=RELEASE/name cargo test -p deployctl-workflows --test
@@ -59,6 +61,29 @@ async fn replay_release(release: &str) -> Vec<String> {
         .collect()
 }
 
+/// The paths every release since 0.2.0 records.
+const PATHS_THAT_MATTER: [&str; 4] = [
+    "approved",
+    "failed_before_switch",
+    "retried_activity",
+    "rolled_back",
+];
+
+/// The activities scheduled by each workflow task that scheduled any, by type name.
+fn scheduled_together(events: &[serde_json::Value]) -> Vec<Vec<String>> {
+    let mut groups: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
+    for event in events {
+        let scheduled = &event["attributes"]["ActivityTaskScheduledEventAttributes"];
+        if let (Some(task), Some(name)) = (
+            scheduled["workflow_task_completed_event_id"].as_i64(),
+            scheduled["activity_type"]["name"].as_str(),
+        ) {
+            groups.entry(task).or_default().push(name.to_string());
+        }
+    }
+    groups.into_values().collect()
+}
+
 /// A recorded history's events, as JSON.
 fn events(release: &str, name: &str) -> Vec<serde_json::Value> {
     let path = histories().join(release).join(format!("{name}.json"));
@@ -78,15 +103,7 @@ async fn the_histories_of_release_0_1_0_replay() {
 #[tokio::test]
 async fn the_histories_of_release_0_2_0_replay_and_cover_the_paths_that_matter() {
     let names = replay_release("0.2.0").await;
-    assert_eq!(
-        names,
-        [
-            "approved",
-            "failed_before_switch",
-            "retried_activity",
-            "rolled_back"
-        ]
-    );
+    assert_eq!(names, PATHS_THAT_MATTER);
     // The approve path went through the `approve` Update.
     let approved = events("0.2.0", "approved");
     assert!(
@@ -128,6 +145,28 @@ async fn the_histories_of_release_0_3_0_replay_with_the_worker_owned_environment
         );
     }
     assert_eq!(approved.matches("core_patch").count(), 3, "patch markers");
+}
+
+#[tokio::test]
+async fn the_histories_of_release_0_4_0_replay_with_independent_work_side_by_side() {
+    let names = replay_release("0.4.0").await;
+    assert_eq!(names, PATHS_THAT_MATTER);
+    let approved = events("0.4.0", "approved");
+    let groups = scheduled_together(&approved);
+    // Preflight's reads (image, HAProxy, both colours, cron, workers) in one workflow task.
+    let reads = groups.iter().map(Vec::len).max().unwrap_or_default();
+    assert!(reads >= 6, "preflight read one thing at a time: {groups:?}");
+    // The cron's replacement went out with the worker roll's first activity.
+    assert!(
+        groups.iter().any(|group| {
+            group.iter().any(|n| n.ends_with("::replace_container"))
+                && group.iter().any(|n| n.ends_with("::start_workers"))
+        }),
+        "the cron did not roll beside the workers: {groups:?}"
+    );
+    // Every earlier release's history lacks both: the test tells them apart.
+    let earlier = scheduled_together(&events("0.3.0", "approved"));
+    assert!(earlier.iter().all(|group| group.len() < 6), "{earlier:?}");
 }
 
 /// Not a check: writes the latest `deploy-local` run to `tests/histories/$RECORD_AS.json`.

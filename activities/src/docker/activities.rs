@@ -16,6 +16,25 @@ pub struct DockerActivities {
     pub docker: Docker,
 }
 
+impl DockerActivities {
+    /// Polls (heartbeating) until Docker reports `name` healthy; returns it as it is then.
+    async fn healthy(
+        &self,
+        ctx: &ActivityContext,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<ContainerInfo, ActivityError> {
+        let what = format!("{name} healthy");
+        poll_until(ctx, &what, timeout, || async {
+            if healthy_yet(&self.docker, name).await? {
+                return container(&self.docker, name).await;
+            }
+            Ok(None)
+        })
+        .await
+    }
+}
+
 #[temporalio_macros::activities]
 impl DockerActivities {
     /// Resolves an app image and reads how many migrations it carries.
@@ -50,7 +69,8 @@ impl DockerActivities {
         container(&self.docker, &name).await.map_err(failure)
     }
 
-    /// Recreates a container on a new image (create before remove).
+    /// Recreates a container on a new image (create before remove), and with
+    /// `await_healthy_seconds` waits until it is healthy.
     #[activity]
     pub async fn replace_container(
         self: Arc<Self>,
@@ -68,7 +88,12 @@ impl DockerActivities {
             )
             .await
         })
-        .await
+        .await?;
+        if input.await_healthy_seconds > 0 {
+            let timeout = Duration::from_secs(input.await_healthy_seconds);
+            self.healthy(&ctx, &input.container, timeout).await?;
+        }
+        Ok(())
     }
 
     /// Waits until Docker reports the container healthy.
@@ -78,15 +103,8 @@ impl DockerActivities {
         ctx: ActivityContext,
         input: AwaitHealthy,
     ) -> Result<ContainerInfo, ActivityError> {
-        let what = format!("{} healthy", input.container);
         let timeout = Duration::from_secs(input.timeout_seconds);
-        poll_until(&ctx, &what, timeout, || async {
-            if healthy_yet(&self.docker, &input.container).await? {
-                return container(&self.docker, &input.container).await;
-            }
-            Ok(None)
-        })
-        .await
+        self.healthy(&ctx, &input.container, timeout).await
     }
 
     /// Stops a container gracefully, without removing it. Absent or stopped is fine.

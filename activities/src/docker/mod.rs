@@ -45,6 +45,11 @@ pub struct ReplaceContainer {
     /// Compose config hash by service, for the new containers' labels.
     #[serde(default)]
     pub config_hashes: HashMap<String, String>,
+    /// Nonzero: `replace_container` returns only once the new container is healthy, within
+    /// this many seconds (one activity, so a step may run beside another without its own
+    /// follow-up commands).
+    #[serde(default)]
+    pub await_healthy_seconds: u64,
 }
 
 /// Input of `list_migrations`: a container of the new image, and where its image keeps the
