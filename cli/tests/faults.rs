@@ -490,6 +490,20 @@ async fn row_8_abort_during_the_worker_roll() {
     abort_during("abort during the worker roll", running(ROLL_WORKERS)).await;
 }
 
+/// The cron rolls beside the workers and is done first: an abort then must still end as an
+/// abort, with the cron put back (its image was once recorded after the abort, which failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn row_8_abort_after_the_cron_rolled_while_the_workers_roll() {
+    let cron_done = |status: &DeployStatus| {
+        status
+            .steps
+            .iter()
+            .any(|s| s.name == ROLL_CRON && s.state == StepState::Done as i32)
+    };
+    let reached = move |status: &DeployStatus| cron_done(status) && running(ROLL_WORKERS)(status);
+    abort_during("abort after the cron rolled", reached).await;
+}
+
 /// Row 9: `rollback` during the bake, under load. The figure from the command to the old
 /// colour taking all new requests is printed, not asserted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

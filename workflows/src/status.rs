@@ -65,11 +65,7 @@ pub(crate) async fn step<T>(
 ) -> StepResult<T> {
     mark(ctx, name, StepState::Running, &detail);
     ctx.set_current_details(format!("**{name}**: {detail}"));
-    let mut result = work.await;
-    let token = ctx.cancellation_token();
-    if token.is_cancelled() && matches!(result, Err(Stop::Failed(_))) {
-        result = Err(Stop::Aborted(token.reason().unwrap_or_default()));
-    }
+    let result = abort_wins(ctx, work.await);
     match &result {
         Ok(_) => mark(ctx, name, StepState::Done, &detail),
         Err(stop) => {
@@ -78,6 +74,20 @@ pub(crate) async fn step<T>(
         }
     }
     result
+}
+
+/// A failure while the workflow is being cancelled is the abort, not the step's own fault.
+pub(crate) fn abort_wins<T>(
+    ctx: &WorkflowContext<DeployWorkflow>,
+    result: StepResult<T>,
+) -> StepResult<T> {
+    let token = ctx.cancellation_token();
+    match result {
+        Err(Stop::Failed(_)) if token.is_cancelled() => {
+            Err(Stop::Aborted(token.reason().unwrap_or_default()))
+        }
+        other => other,
+    }
 }
 
 impl std::fmt::Display for Stop {

@@ -22,7 +22,7 @@ use crate::{
     DeployWorkflow,
     options::*,
     plan::{self, *},
-    status::{StepResult, Stop, mark, now, record, step},
+    status::{StepResult, Stop, abort_wins, mark, now, record, step},
     workers::move_workers,
 };
 
@@ -267,8 +267,9 @@ pub(crate) async fn switch_traffic(
 }
 
 /// Runbook 4: the cron and the workers. Neither waits on the other, so they roll side by side;
-/// the cron's image is recorded once both are done. (Deploys begun before that release rolled
-/// them in turn, and replay so.)
+/// the cron's image is recorded once both have rolled (if either did not, compensation records
+/// the image it puts back). Deploys begun before that release rolled them in turn, and replay
+/// so.
 pub(crate) async fn roll_cron_and_workers(
     ctx: &WorkflowContext<DeployWorkflow>,
     plan: &Plan,
@@ -279,8 +280,9 @@ pub(crate) async fn roll_cron_and_workers(
     }
     let (cron, workers) = futures::join!(roll_cron(ctx, plan), roll_workers(ctx, plan));
     cron?;
-    record_version(ctx, &plan.environment.cron_image_variable, &plan.image).await?;
-    workers
+    workers?;
+    let recorded = record_version(ctx, &plan.environment.cron_image_variable, &plan.image).await;
+    abort_wins(ctx, recorded)
 }
 
 /// Runbook 4a: the cron must never run twice, so the old one stops before the new one starts.
