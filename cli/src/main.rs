@@ -7,17 +7,18 @@
 
 mod compose;
 mod config;
+mod exit;
 mod output;
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use deployctl_proto::v1::{
     ApproveSignal, BakeOptions, DeployRequest, DeployStatus, GateExpiry, Phase, RejectSignal,
     RollbackRequest, StepState, WorkerRollOptions,
 };
-use deployctl_workflows::{CheckEnvironmentWorkflow, DeployWorkflow, plan::PREFLIGHT};
+use deployctl_workflows::{CheckEnvironmentWorkflow, DeployWorkflow};
 use temporalio_client::{
     Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions,
     WorkflowHandle, WorkflowQueryOptions, WorkflowStartOptions,
@@ -28,7 +29,8 @@ use temporalio_client::{
 #[command(
     name = "deployctl",
     version,
-    about = "Blue-green deploys of a Docker Compose stack, as durable Temporal workflows"
+    about = "Blue-green deploys of a Docker Compose stack, as durable Temporal workflows",
+    after_help = exit::HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -54,6 +56,17 @@ struct Cli {
         global = true
     )]
     environment: String,
+    /// Print one JSON document on stdout, whatever the command (the words go to stderr).
+    #[arg(long, global = true)]
+    json: bool,
+    /// The Temporal Web UI, for the links `deployctl` prints.
+    #[arg(
+        long,
+        env = "TEMPORAL_UI_ADDRESS",
+        default_value = "http://127.0.0.1:8233",
+        global = true
+    )]
+    ui_address: String,
 }
 
 #[derive(Subcommand)]
@@ -73,17 +86,9 @@ enum Command {
     /// Check the environment, as the worker's configuration defines it, against the running
     /// stack: its containers, HAProxy backend and servers, each colour's health path and the
     /// image's migrations folder. Changes nothing; exits 2 if anything does not match.
-    Config {
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show the current (or last) deploy of the environment.
-    Status {
-        /// Print the status as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Config,
+    /// Show the current (or last) deploy of the environment; exits with its outcome's code.
+    Status,
     /// Let a deploy held at the gate switch traffic.
     Approve {
         #[arg(long, default_value = "")]
@@ -122,6 +127,9 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Print the shell completion script, e.g. `deployctl completions bash >
+    /// /etc/bash_completion.d/deployctl`.
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(clap::Args, Clone)]
@@ -169,31 +177,76 @@ enum Expiry {
     Proceed,
 }
 
-/// Exit codes: 0 done; 1 the deploy failed; 2 refused before any change (or unusable input);
-/// 3 rejected at the gate; 4 rolled back; 5 aborted.
-const FAILED: u8 = 1;
-const REFUSED: u8 = 2;
-const REJECTED: u8 = 3;
-const ROLLED_BACK: u8 = 4;
-const ABORTED: u8 = 5;
+/// How a command ended: its exit code, and the document `--json` prints.
+#[derive(Default, serde::Serialize)]
+struct Ended {
+    exit_code: u8,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workflow_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    web_ui: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<DeployStatus>,
+    /// `status`, `config` and `completions` print their own document instead.
+    #[serde(skip)]
+    document: Option<serde_json::Value>,
+}
+
+impl Ended {
+    fn with_code(exit_code: u8, message: impl Into<String>) -> Self {
+        Self {
+            exit_code,
+            message: message.into(),
+            ..Default::default()
+        }
+    }
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
-        Ok(code) => ExitCode::from(code),
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(REFUSED)
+    let terminal = output::Terminal { json: cli.json };
+    let ended = run(cli, terminal).await.unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        Ended {
+            exit_code: exit::of_error(&error),
+            error: Some(format!("{error:#}")),
+            ..Default::default()
         }
+    });
+    if terminal.json {
+        let document = match &ended.document {
+            Some(document) => serde_json::to_string_pretty(document),
+            None => serde_json::to_string_pretty(&ended),
+        };
+        println!("{}", document.unwrap_or_default());
     }
+    ExitCode::from(ended.exit_code)
 }
 
 fn workflow_id(environment: &str) -> String {
     format!("deploy-{environment}")
 }
 
-async fn run(cli: Cli) -> anyhow::Result<u8> {
+async fn run(cli: Cli, terminal: output::Terminal) -> anyhow::Result<Ended> {
+    if let Command::Completions { shell } = cli.command {
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "deployctl", &mut script);
+        let script = String::from_utf8(script)?;
+        if !terminal.json {
+            print!("{script}");
+        }
+        return Ok(Ended {
+            document: Some(
+                serde_json::json!({ "exit_code": 0, "shell": shell.to_string(), "script": script }),
+            ),
+            ..Default::default()
+        });
+    }
     let environment = config::environment(cli.config.as_deref(), &cli.environment)?;
     if let Command::Start { version, .. }
     | Command::Rollback {
@@ -202,51 +255,65 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     {
         config::check_version(version)?;
     }
-    let client = deployctl_worker::connect(&cli.temporal, Duration::from_secs(5)).await?;
-    let handle = client.get_workflow_handle::<DeployWorkflow>(workflow_id(&environment.name));
-    // The environment's pool polls its own queue (the shop's workers run deployctl-worker).
-    let task_queue = environment.deploys_task_queue().to_string();
+    // Settings that cannot work are refused (exit 2) before any attempt to connect (exit 6).
+    cli.temporal.connection_options(None)?;
+    let client = deployctl_worker::connect(&cli.temporal, Duration::from_secs(5))
+        .await
+        .map_err(|error| exit::Unreachable(format!("{error:#}")))?;
+    let deploys = Deploys {
+        handle: client.get_workflow_handle::<DeployWorkflow>(workflow_id(&environment.name)),
+        // The environment's pool polls its own queue (the shop's workers run deployctl-worker).
+        task_queue: environment.deploys_task_queue().to_string(),
+        web_ui: format!(
+            "{}/namespaces/{}/workflows",
+            cli.ui_address.trim_end_matches('/'),
+            cli.temporal.namespace
+        ),
+        client,
+        terminal,
+    };
     match cli.command {
+        Command::Completions { .. } => unreachable!("answered above"),
         Command::Start {
             version,
             options,
             wait,
         } => {
             let request = deploy_request(&cli.compose_file, environment, version, options);
-            start(&client, &task_queue, request, wait).await
+            deploys.start(request, wait).await
         }
-        Command::Status { json } => {
-            let status = query(&handle).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&status)?);
-            } else {
+        Command::Status => {
+            let status = query(&deploys.handle).await?;
+            if !terminal.json {
                 print!("{}", output::render(&status));
             }
-            Ok(0)
+            Ok(Ended {
+                exit_code: exit::of_status(&status),
+                document: Some(serde_json::to_value(&status)?),
+                ..Default::default()
+            })
         }
         Command::Approve { comment, by } => {
             let input = ApproveSignal {
                 approved_by: by,
                 comment,
             };
-            let answer = handle
-                .execute_update(DeployWorkflow::approve, input, update_options())
-                .await
-                .map_err(refused)?;
-            println!("{}", answer.message);
-            Ok(0)
+            let update = DeployWorkflow::approve;
+            let answer = deploys
+                .handle
+                .execute_update(update, input, update_options());
+            deploys.answered(answer.await).await
         }
         Command::Reject { reason, by } => {
             let input = RejectSignal {
                 rejected_by: by,
                 reason,
             };
-            let answer = handle
-                .execute_update(DeployWorkflow::reject, input, update_options())
-                .await
-                .map_err(refused)?;
-            println!("{}", answer.message);
-            Ok(0)
+            let update = DeployWorkflow::reject;
+            let answer = deploys
+                .handle
+                .execute_update(update, input, update_options());
+            deploys.answered(answer.await).await
         }
         Command::Rollback {
             reason,
@@ -255,26 +322,22 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             options,
             wait,
         } => {
-            let status = query(&handle).await?;
+            let status = query(&deploys.handle).await?;
             if status.phase == Phase::Baking as i32 && to.is_none() {
                 let asked = std::time::Instant::now();
-                let answer = handle
-                    .execute_update(
-                        DeployWorkflow::rollback,
-                        RollbackRequest {
-                            requested_by: by,
-                            reason,
-                        },
-                        update_options(),
-                    )
-                    .await
-                    .map_err(refused)?;
-                println!(
-                    "{} (accepted in {} ms)",
-                    answer.message,
-                    asked.elapsed().as_millis()
-                );
-                return follow(&handle, wait, true).await;
+                let input = RollbackRequest {
+                    requested_by: by,
+                    reason,
+                };
+                let update = DeployWorkflow::rollback;
+                let answer = deploys
+                    .handle
+                    .execute_update(update, input, update_options())
+                    .await;
+                let accepted = deploys.answered(answer).await?;
+                let elapsed = asked.elapsed().as_millis();
+                terminal.say(format!("(accepted in {elapsed} ms)"));
+                return deploys.follow(wait, true, accepted.message).await;
             }
             if is_running(status.phase) {
                 anyhow::bail!(
@@ -288,15 +351,13 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 Some(version) => version,
                 None => previous_version(&status)?,
             };
-            println!("rolling back to {version} through a normal deploy");
+            terminal.say(format!("rolling back to {version} through a normal deploy"));
             let request = deploy_request(&cli.compose_file, environment, version, options);
-            start(&client, &task_queue, request, wait).await
+            deploys.start(request, wait).await
         }
-        Command::Config { json } => {
-            check_environment(&client, &task_queue, &environment.name, json).await
-        }
+        Command::Config => deploys.check_environment(&environment.name).await,
         Command::Abort { reason, wait } => {
-            let status = query(&handle).await?;
+            let status = query(&deploys.handle).await?;
             if !is_running(status.phase) {
                 anyhow::bail!(
                     "the last deploy ({}) is {}: there is nothing to abort",
@@ -304,14 +365,15 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     output::phase_name(status.phase)
                 );
             }
-            handle
+            deploys
+                .handle
                 .cancel(WorkflowCancelOptions::builder().reason(reason).build())
                 .await
                 .context("asking Temporal to cancel the deploy")?;
-            println!(
-                "abort requested: the deploy stops and returns the stack to the last good state"
-            );
-            follow(&handle, wait, true).await
+            let message =
+                "abort requested: the deploy stops and returns the stack to the last good state";
+            terminal.say(message);
+            deploys.follow(wait, true, message.into()).await
         }
     }
 }
@@ -371,48 +433,224 @@ fn deploy_request(
     }
 }
 
-/// Runs the worker's read-only check of the environment, and prints what it found.
-async fn check_environment(
-    client: &Client,
-    task_queue: &str,
-    environment: &str,
-    json: bool,
-) -> anyhow::Result<u8> {
-    let id = format!("check-environment-{environment}");
-    let options = WorkflowStartOptions::new(task_queue, id).build();
-    let handle = client
-        .start_workflow(
-            CheckEnvironmentWorkflow::run,
-            environment.to_string(),
-            options,
-        )
-        .await
-        .context("starting the environment check")?;
-    let report = handle
-        .get_result(Default::default())
-        .await
-        .context("waiting for the environment check")?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
+/// One environment's deploys, as Temporal holds them, and where their words go.
+struct Deploys {
+    client: Client,
+    handle: WorkflowHandle<Client, DeployWorkflow>,
+    task_queue: String,
+    /// The Web UI's workflow list of the namespace.
+    web_ui: String,
+    terminal: output::Terminal,
+}
+
+impl Deploys {
+    /// Runs the worker's read-only check of the environment, and prints what it found.
+    async fn check_environment(&self, environment: &str) -> anyhow::Result<Ended> {
+        let id = format!("check-environment-{environment}");
+        let options = WorkflowStartOptions::new(&self.task_queue, id).build();
+        let handle = self
+            .client
+            .start_workflow(
+                CheckEnvironmentWorkflow::run,
+                environment.to_string(),
+                options,
+            )
+            .await
+            .context("starting the environment check")?;
+        let report = handle
+            .get_result(Default::default())
+            .await
+            .context("waiting for the environment check")?;
         for line in &report.matches {
-            println!("  ✓ {line}");
+            self.terminal.say(format!("  ✓ {line}"));
         }
         for line in &report.problems {
-            println!("  ✗ {line}");
+            self.terminal.say(format!("  ✗ {line}"));
         }
-        match report.problems.len() {
-            0 => println!("environment {environment} matches the running stack"),
-            count => println!(
-                "environment {environment}: {count} settings do not match the running stack"
-            ),
+        let message = match report.problems.len() {
+            0 => format!("environment {environment} matches the running stack"),
+            count => {
+                format!(
+                    "environment {environment}: {count} settings do not match the running stack"
+                )
+            }
+        };
+        self.terminal.say(&message);
+        let exit_code = match report.problems.is_empty() {
+            true => exit::DONE,
+            false => exit::REFUSED,
+        };
+        Ok(Ended {
+            document: Some(serde_json::to_value(&report)?),
+            ..Ended::with_code(exit_code, message)
+        })
+    }
+
+    /// An Update's answer, or why it was refused: its validator's words, or the deploy ended.
+    async fn answered(
+        &self,
+        answer: Result<deployctl_proto::v1::Accepted, WorkflowUpdateError>,
+    ) -> anyhow::Result<Ended> {
+        let accepted = match answer {
+            Ok(accepted) => accepted,
+            Err(WorkflowUpdateError::Failed(failure)) => {
+                anyhow::bail!("refused: {}", failure.message)
+            }
+            Err(other) => {
+                // Temporal takes no Update for a workflow that has ended (it answers "not
+                // found"); the status says which deploy that was, or that none has run.
+                let status = query(&self.handle).await?;
+                if !is_running(status.phase) {
+                    anyhow::bail!(
+                        "refused: the deploy of {} has ended ({}): no approval gate is waiting \
+                         and nothing is baking",
+                        status.version,
+                        output::phase_name(status.phase)
+                    );
+                }
+                return Err(anyhow::Error::new(other).context("sending the update"));
+            }
+        };
+        self.terminal.say(&accepted.message);
+        Ok(Ended {
+            workflow_id: Some(self.handle.info().workflow_id.clone()),
+            ..Ended::with_code(exit::DONE, accepted.message)
+        })
+    }
+
+    async fn start(&self, request: DeployRequest, wait: bool) -> anyhow::Result<Ended> {
+        let environment = request.environment_name.clone();
+        let id = workflow_id(&environment);
+        let options = WorkflowStartOptions::new(&self.task_queue, id.clone()).build();
+        let version = request.version.clone();
+        match self
+            .client
+            .start_workflow(DeployWorkflow::run, request, options)
+            .await
+        {
+            Ok(_) => {}
+            Err(WorkflowStartError::AlreadyStarted { .. }) => {
+                let status = query(&self.handle).await.unwrap_or_default();
+                let step = status
+                    .steps
+                    .iter()
+                    .find(|s| s.state == StepState::Running as i32)
+                    .map(|s| s.name.as_str())
+                    .unwrap_or("starting");
+                anyhow::bail!(
+                    "a deploy to {} is already running: version {} ({}, step {step}), started by {} at {}. \
+                     Follow it with `deployctl status`, approve or reject it at its gate, or stop it \
+                     with `deployctl abort --reason ...`",
+                    environment,
+                    status.version,
+                    output::phase_name(status.phase),
+                    status.requested_by,
+                    status.started_at,
+                );
+            }
+            Err(error) => return Err(error).context("starting the deploy workflow"),
+        }
+        let message = format!("deploy {version} to {environment} started: workflow {id}");
+        let web_ui = format!("{}/{id}", self.web_ui);
+        self.terminal.say(&message);
+        self.terminal.say(format!("Web UI: {web_ui}"));
+        let ended = self.follow(wait, false, message).await?;
+        Ok(Ended {
+            web_ui: Some(web_ui),
+            ..ended
+        })
+    }
+
+    /// Prints each step as it changes. Without `wait`, stops once preflight has passed (or,
+    /// for `already_started`, at once). Ends with the deploy's outcome and its last status.
+    async fn follow(
+        &self,
+        wait: bool,
+        already_started: bool,
+        message: String,
+    ) -> anyhow::Result<Ended> {
+        let terminal = self.terminal;
+        let mut printed = DeployStatus::default();
+        let mut unreachable_since: Option<std::time::Instant> = None;
+        // The workflow's end, long-polled beside the status polls, so the last lines print as
+        // soon as the deploy ends rather than at the next poll.
+        let ended = self.handle.get_result(WorkflowGetResultOptions::default());
+        tokio::pin!(ended);
+        let mut end_seen = false;
+        loop {
+            // Temporal or the worker may restart under a deploy; keep watching through it.
+            let status = match query(&self.handle).await {
+                Ok(status) => {
+                    if unreachable_since.take().is_some() {
+                        terminal.say("  (reconnected)");
+                    }
+                    status
+                }
+                Err(error) => {
+                    let since = *unreachable_since.get_or_insert_with(|| {
+                        terminal.say(format!(
+                            "  (lost contact with the deploy: {error:#}; retrying)"
+                        ));
+                        std::time::Instant::now()
+                    });
+                    if since.elapsed() > Duration::from_secs(180) {
+                        let lost = exit::Unreachable(format!("{error:#}"));
+                        return Err(anyhow::Error::new(lost).context("no answer for 180 s"));
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            for line in output::changes(&printed, &status) {
+                terminal.say(line);
+            }
+            printed = status.clone();
+            let phase = Phase::try_from(status.phase).unwrap_or_default();
+            let preflight_done = already_started || exit::preflight_passed(&status);
+            let outcome = match phase {
+                Phase::Failed if !preflight_done => {
+                    Some(format!("refused before any change: {}", status.error))
+                }
+                Phase::Failed => Some(format!(
+                    "the deploy failed at {}: {}",
+                    status.failed_step, status.error
+                )),
+                Phase::Completed | Phase::Rejected | Phase::RolledBack | Phase::Aborted => {
+                    let phase = output::phase_name(status.phase);
+                    Some(format!("the deploy of {} {phase}", status.version))
+                }
+                _ if !wait && preflight_done => {
+                    if !already_started {
+                        terminal.say("preflight passed; follow the deploy with `deployctl status`");
+                    }
+                    Some(message.clone())
+                }
+                _ => None,
+            };
+            if let Some(outcome) = outcome {
+                let exit_code = match phase {
+                    Phase::Failed if !preflight_done => exit::REFUSED,
+                    _ => exit::of_status(&status),
+                };
+                if phase == Phase::Failed {
+                    eprintln!("error: {outcome}");
+                }
+                return Ok(Ended {
+                    workflow_id: Some(self.handle.info().workflow_id.clone()),
+                    status: Some(status),
+                    ..Ended::with_code(exit_code, outcome)
+                });
+            }
+            if end_seen {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                    _ = &mut ended => end_seen = true,
+                }
+            }
         }
     }
-    Ok(if report.problems.is_empty() {
-        0
-    } else {
-        REFUSED
-    })
 }
 
 fn is_running(phase: i32) -> bool {
@@ -434,142 +672,6 @@ fn previous_version(status: &DeployStatus) -> anyhow::Result<String> {
 
 fn update_options() -> WorkflowExecuteUpdateOptions {
     WorkflowExecuteUpdateOptions::default()
-}
-
-/// An update the workflow refused: its validator's words, which say why.
-fn refused(error: WorkflowUpdateError) -> anyhow::Error {
-    match error {
-        WorkflowUpdateError::Failed(failure) => anyhow::anyhow!("refused: {}", failure.message),
-        WorkflowUpdateError::NotFound(_) => {
-            anyhow::anyhow!("no deploy has run in this environment yet")
-        }
-        other => anyhow::Error::new(other).context("sending the update"),
-    }
-}
-
-async fn start(
-    client: &Client,
-    task_queue: &str,
-    request: DeployRequest,
-    wait: bool,
-) -> anyhow::Result<u8> {
-    let environment = request.environment_name.clone();
-    let id = workflow_id(&environment);
-    let options = WorkflowStartOptions::new(task_queue, id.clone()).build();
-    let version = request.version.clone();
-    match client
-        .start_workflow(DeployWorkflow::run, request, options)
-        .await
-    {
-        Ok(_) => {}
-        Err(WorkflowStartError::AlreadyStarted { .. }) => {
-            let running = client.get_workflow_handle::<DeployWorkflow>(id.clone());
-            let status = query(&running).await.unwrap_or_default();
-            let step = status
-                .steps
-                .iter()
-                .find(|s| s.state == StepState::Running as i32)
-                .map(|s| s.name.as_str())
-                .unwrap_or("starting");
-            anyhow::bail!(
-                "a deploy to {} is already running: version {} ({}, step {step}), started by {} at {}. \
-                 Follow it with `deployctl status`, approve or reject it at its gate, or stop it \
-                 with `deployctl abort --reason ...`",
-                environment,
-                status.version,
-                output::phase_name(status.phase),
-                status.requested_by,
-                status.started_at,
-            );
-        }
-        Err(error) => return Err(error).context("starting the deploy workflow"),
-    }
-    println!("deploy {version} to {environment} started: workflow {id}");
-    println!("Web UI: http://127.0.0.1:8233/namespaces/default/workflows/{id}");
-    follow(
-        &client.get_workflow_handle::<DeployWorkflow>(id),
-        wait,
-        false,
-    )
-    .await
-}
-
-/// Prints each step as it changes. Without `wait`, stops once preflight has passed (or, for
-/// `already_started`, at once).
-async fn follow(
-    handle: &WorkflowHandle<Client, DeployWorkflow>,
-    wait: bool,
-    already_started: bool,
-) -> anyhow::Result<u8> {
-    let mut printed = DeployStatus::default();
-    let mut unreachable_since: Option<std::time::Instant> = None;
-    // The workflow's end, long-polled beside the status polls, so the last lines print as soon
-    // as the deploy ends rather than at the next poll.
-    let ended = handle.get_result(WorkflowGetResultOptions::default());
-    tokio::pin!(ended);
-    let mut end_seen = false;
-    loop {
-        // Temporal or the worker may restart under a deploy; keep watching through it.
-        let status = match query(handle).await {
-            Ok(status) => {
-                if unreachable_since.take().is_some() {
-                    println!("  (reconnected)");
-                }
-                status
-            }
-            Err(error) => {
-                let since = *unreachable_since.get_or_insert_with(|| {
-                    println!("  (lost contact with the deploy: {error:#}; retrying)");
-                    std::time::Instant::now()
-                });
-                if since.elapsed() > Duration::from_secs(180) {
-                    return Err(error.context("no answer from the deploy for 180 s"));
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        for line in output::changes(&printed, &status) {
-            println!("{line}");
-        }
-        printed = status.clone();
-        let phase = Phase::try_from(status.phase).unwrap_or_default();
-        let preflight_done = already_started
-            || status
-                .steps
-                .iter()
-                .any(|s| s.name == PREFLIGHT && s.state == StepState::Done as i32);
-        match phase {
-            Phase::Completed => return Ok(0),
-            Phase::Rejected => return Ok(REJECTED),
-            Phase::RolledBack => return Ok(ROLLED_BACK),
-            Phase::Aborted => return Ok(ABORTED),
-            Phase::Failed if !preflight_done => {
-                eprintln!("error: refused before any change: {}", status.error);
-                return Ok(REFUSED);
-            }
-            Phase::Failed => {
-                eprintln!(
-                    "error: the deploy failed at {}: {}",
-                    status.failed_step, status.error
-                );
-                return Ok(FAILED);
-            }
-            _ if !wait && preflight_done => {
-                if !already_started {
-                    println!("preflight passed; follow the deploy with `deployctl status`");
-                }
-                return Ok(0);
-            }
-            _ if end_seen => tokio::time::sleep(Duration::from_millis(300)).await,
-            _ => {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(300)) => {}
-                    _ = &mut ended => end_seen = true,
-                }
-            }
-        }
-    }
 }
 
 async fn query(handle: &WorkflowHandle<Client, DeployWorkflow>) -> anyhow::Result<DeployStatus> {

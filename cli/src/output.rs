@@ -4,6 +4,22 @@ use deployctl_proto::v1::{Colour, DeployStatus, Phase, Step, StepState};
 
 pub use deployctl_workflows::plan::phase_name;
 
+/// Where the words go: stdout, or stderr when `--json` keeps stdout for one JSON document.
+#[derive(Clone, Copy)]
+pub struct Terminal {
+    pub json: bool,
+}
+
+impl Terminal {
+    pub fn say(&self, line: impl std::fmt::Display) {
+        if self.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+}
+
 fn colour_name(colour: i32) -> &'static str {
     match Colour::try_from(colour).unwrap_or_default() {
         Colour::Blue => "blue",

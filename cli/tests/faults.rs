@@ -30,9 +30,7 @@ fn docker_cli(arguments: &[&str]) {
 async fn wait_for(what: &str, ready: impl Fn(&DeployStatus) -> bool) -> DeployStatus {
     let deadline = Instant::now() + DEPLOY_LIMIT;
     loop {
-        let output = deployctl(&["status", "--json"]);
-        if output.status.success() {
-            let status: DeployStatus = serde_json::from_slice(&output.stdout).unwrap();
+        if let Some(status) = read_status(&deployctl(&["status", "--json"])) {
             if ready(&status) {
                 return status;
             }
@@ -50,9 +48,7 @@ async fn wait_for(what: &str, ready: impl Fn(&DeployStatus) -> bool) -> DeploySt
 async fn wait_for_new_run(this: impl Fn(&DeployStatus) -> bool) {
     let deadline = Instant::now() + DEPLOY_LIMIT;
     loop {
-        let output = deployctl(&["status", "--json"]);
-        if output.status.success() {
-            let status: DeployStatus = serde_json::from_slice(&output.stdout).unwrap();
+        if let Some(status) = read_status(&deployctl(&["status", "--json"])) {
             if this(&status) && !FINAL_PHASES.iter().any(|p| *p as i32 == status.phase) {
                 return;
             }

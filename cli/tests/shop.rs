@@ -296,8 +296,7 @@ fn shop_deployctl(arguments: &[&str]) -> Output {
 
 fn shop_status() -> DeployStatus {
     let output = shop_deployctl(&["status", "--json"]);
-    assert!(output.status.success(), "{}", text(&output));
-    serde_json::from_slice(&output.stdout).expect("status JSON")
+    read_status(&output).unwrap_or_else(|| panic!("no status: {}", text(&output)))
 }
 
 async fn shop_phase(phases: &[Phase]) -> DeployStatus {

@@ -47,13 +47,15 @@ pub struct TemporalArgs {
     #[arg(
         long = "address",
         env = "TEMPORAL_ADDRESS",
-        default_value = "127.0.0.1:7233"
+        default_value = "127.0.0.1:7233",
+        global = true
     )]
     pub address: String,
     #[arg(
         long = "namespace",
         env = "TEMPORAL_NAMESPACE",
-        default_value = "default"
+        default_value = "default",
+        global = true
     )]
     pub namespace: String,
     /// Use TLS. Implied by an API key or any TLS option; `--tls=false` turns it off.
@@ -63,42 +65,62 @@ pub struct TemporalArgs {
         num_args = 0..=1,
         require_equals = true,
         default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new()
+        value_parser = clap::builder::BoolishValueParser::new(),
+        global = true
     )]
     pub tls: Option<bool>,
     /// PEM file of the CA that signed the server's certificate. Without it, the system's roots.
-    #[arg(long = "tls-ca-path", env = "TEMPORAL_TLS_SERVER_CA_CERT_PATH")]
+    #[arg(
+        long = "tls-ca-path",
+        env = "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+        global = true
+    )]
     pub tls_ca_path: Option<PathBuf>,
     /// The server's CA certificate as PEM text, instead of a file.
     #[arg(
         long = "tls-ca-data",
         env = "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
-        hide_env_values = true
+        hide_env_values = true,
+        global = true
     )]
     pub tls_ca_data: Option<String>,
     /// PEM file of this client's certificate, for mTLS. Needs the key too.
-    #[arg(long = "tls-cert-path", env = "TEMPORAL_TLS_CLIENT_CERT_PATH")]
+    #[arg(
+        long = "tls-cert-path",
+        env = "TEMPORAL_TLS_CLIENT_CERT_PATH",
+        global = true
+    )]
     pub tls_cert_path: Option<PathBuf>,
     /// This client's certificate as PEM text, instead of a file.
     #[arg(
         long = "tls-cert-data",
         env = "TEMPORAL_TLS_CLIENT_CERT_DATA",
-        hide_env_values = true
+        hide_env_values = true,
+        global = true
     )]
     pub tls_cert_data: Option<String>,
     /// PEM file of this client certificate's private key.
-    #[arg(long = "tls-key-path", env = "TEMPORAL_TLS_CLIENT_KEY_PATH")]
+    #[arg(
+        long = "tls-key-path",
+        env = "TEMPORAL_TLS_CLIENT_KEY_PATH",
+        global = true
+    )]
     pub tls_key_path: Option<PathBuf>,
     /// The private key as PEM text, instead of a file. Never printed.
     #[arg(
         long = "tls-key-data",
         env = "TEMPORAL_TLS_CLIENT_KEY_DATA",
-        hide_env_values = true
+        hide_env_values = true,
+        global = true
     )]
     pub tls_key_data: Option<String>,
     /// The name the server's certificate must carry (and the `:authority`), when it is not
     /// the address's host: say, an IP address or a load balancer's name.
-    #[arg(long = "tls-server-name", env = "TEMPORAL_TLS_SERVER_NAME")]
+    #[arg(
+        long = "tls-server-name",
+        env = "TEMPORAL_TLS_SERVER_NAME",
+        global = true
+    )]
     pub tls_server_name: Option<String>,
     /// Accept a server certificate whatever name it carries. Unlike the `temporal` CLI, which
     /// then checks nothing, the certificate must still be signed by the CA: only the name is
@@ -106,11 +128,17 @@ pub struct TemporalArgs {
     #[arg(
         long = "tls-disable-host-verification",
         env = "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
-        value_parser = clap::builder::BoolishValueParser::new()
+        value_parser = clap::builder::BoolishValueParser::new(),
+        global = true
     )]
     pub tls_disable_host_verification: bool,
     /// API key, sent as `authorization: Bearer <key>` on every call. Implies TLS.
-    #[arg(long = "api-key", env = "TEMPORAL_API_KEY", hide_env_values = true)]
+    #[arg(
+        long = "api-key",
+        env = "TEMPORAL_API_KEY",
+        hide_env_values = true,
+        global = true
+    )]
     pub api_key: Option<String>,
 }
 

@@ -260,8 +260,18 @@ pub fn text(output: &Output) -> String {
 
 pub fn status() -> DeployStatus {
     let output = deployctl(&["status", "--json"]);
-    assert!(output.status.success(), "{}", text(&output));
-    serde_json::from_slice(&output.stdout).expect("status JSON")
+    read_status(&output).unwrap_or_else(|| panic!("no status: {}", text(&output)))
+}
+
+/// The deploy status `status --json` printed, whatever its exit code (the outcome's); `None`
+/// when it printed an error document instead (`{"exit_code", "error"}`: a status has an
+/// `error` of its own, but no `exit_code`).
+pub fn read_status(output: &Output) -> Option<DeployStatus> {
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+    if document.get("exit_code").is_some() {
+        return None;
+    }
+    serde_json::from_value(document).ok()
 }
 
 /// The version the frontend serves now.
@@ -498,9 +508,7 @@ pub async fn settled_stack() {
     if reqwest::get(format!("{FRONTEND}/version")).await.is_err() {
         fresh_stack_on_v1().await;
     }
-    let output = deployctl(&["status", "--json"]);
-    if output.status.success() {
-        let status: DeployStatus = serde_json::from_slice(&output.stdout).unwrap();
+    if let Some(status) = read_status(&deployctl(&["status", "--json"])) {
         if !FINAL_PHASES.iter().any(|p| *p as i32 == status.phase) {
             deployctl(&["abort", "--reason", "cleaning up after a failed test"]);
             await_phase(&FINAL_PHASES).await;
