@@ -214,9 +214,14 @@ for axis, (tool, run) in zip(axes, first.items()):
     failed = [(float(r["seconds"]), float(r["latency_ms"])) for r in rows if not r["status"].startswith("2")]
     if failed:
         axis.scatter([p[0] for p in failed], [max(p[1], 0.2) for p in failed], s=30, marker="X", color="#d62728", label=f"failed ({len(failed)})", zorder=5)
-    for index, step in enumerate(s for s in run["steps"] if s["end_seconds"] - s["start_seconds"] > 0.01):
-        axis.axvspan(step["start_seconds"], step["end_seconds"], color=colours[index % len(colours)], alpha=0.8, zorder=0)
-        axis.text((step["start_seconds"] + step["end_seconds"]) / 2, 0.97, step["name"], rotation=90, va="top", ha="center", fontsize=7, transform=axis.get_xaxis_transform())
+    shown = [s for s in run["steps"] if s["end_seconds"] - s["start_seconds"] > 0.01]
+    for index, step in enumerate(shown):
+        # Steps that run side by side (cron and workers) share the height, one lane each.
+        together = [s for s in shown if s["start_seconds"] < step["end_seconds"] and step["start_seconds"] < s["end_seconds"]]
+        lane, lanes = together.index(step), len(together)
+        top, bottom = 1 - lane / lanes, 1 - (lane + 1) / lanes
+        axis.axvspan(step["start_seconds"], step["end_seconds"], ymin=bottom, ymax=top, color=colours[index % len(colours)], alpha=0.8, zorder=0)
+        axis.text((step["start_seconds"] + step["end_seconds"]) / 2, top - 0.03, step["name"], rotation=90, va="top", ha="center", fontsize=7, transform=axis.get_xaxis_transform())
     axis.axvline(0, color="black", linewidth=0.8)
     axis.axvline(run["wall_seconds"], color="black", linewidth=0.8, linestyle="--")
     axis.set_yscale("log")

@@ -11,12 +11,13 @@ started=$(date +%s)
 python3 -c 'import matplotlib' 2>/dev/null || pip install --quiet matplotlib
 # The images, once (scripts/up.sh builds them on a fresh machine).
 docker image inspect ecomweb-api:v2 >/dev/null 2>&1 || scripts/build-images.sh
-features=(--features deployctl-worker/failpoints)
-cargo test -q -p deployctl "${features[@]}" --bench deploy --no-run
+# --workspace, as scripts/test.sh builds: the same features, so the test suite's build serves.
+features=(--workspace --features deployctl-worker/failpoints)
+cargo test -q "${features[@]}" --bench deploy --no-run
 # The manual procedure edits haproxy.cfg in place, as its operator would; put it back after.
 config=$(cat haproxy/haproxy.cfg)
 trap 'printf "%s\n" "$config" > haproxy/haproxy.cfg' EXIT
-cargo test -q -p deployctl "${features[@]}" --bench deploy -- "$out"
+cargo test -q "${features[@]}" --bench deploy -- "$out"
 python3 bench/images.py "$out"
 python3 bench/report.py "$out"
 echo "the benchmark took $(( $(date +%s) - started ))s; see $out/results.md"
