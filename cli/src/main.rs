@@ -521,8 +521,16 @@ impl Deploys {
     async fn start(&self, request: DeployRequest, wait: bool) -> anyhow::Result<Ended> {
         let environment = request.environment_name.clone();
         let id = workflow_id(&environment);
-        let options = WorkflowStartOptions::new(&self.task_queue, id.clone()).build();
         let version = request.version.clone();
+        // What the Web UI shows beside the run: the environment's last deploy says what is live.
+        let live = query(&self.handle)
+            .await
+            .ok()
+            .and_then(|last| output::live_version(&last));
+        let options = WorkflowStartOptions::new(&self.task_queue, id.clone())
+            .static_summary(output::summary(&environment, live.as_deref(), &version))
+            .static_details(output::details(&request))
+            .build();
         match self
             .client
             .start_workflow(DeployWorkflow::run, request, options)

@@ -1,6 +1,7 @@
-//! How deploys read in a terminal: one line per step change, and a status table.
+//! How deploys read in a terminal (one line per step change, and a status table) and in the
+//! Web UI (each run's static summary and details).
 
-use deployctl_proto::v1::{Colour, DeployStatus, Phase, Step, StepState};
+use deployctl_proto::v1::{Colour, DeployRequest, DeployStatus, Phase, Step, StepState};
 
 pub use deployctl_workflows::plan::phase_name;
 
@@ -157,4 +158,97 @@ pub fn render(status: &DeployStatus) -> String {
         text.push_str(&format!("refused input: {line}\n"));
     }
     text
+}
+
+/// The version serving before the next deploy, as the environment's last deploy left it: its
+/// own after it completed, otherwise the one it started from (every other end puts traffic
+/// back). `None` when that is not known.
+pub fn live_version(last: &DeployStatus) -> Option<String> {
+    let version = match Phase::try_from(last.phase).unwrap_or_default() {
+        Phase::Completed => last.version.clone(),
+        _ => last
+            .previous_image
+            .rsplit_once(':')
+            .map(|(_, tag)| tag.to_string())
+            .unwrap_or_default(),
+    };
+    (!version.is_empty()).then_some(version)
+}
+
+/// The run's one line in the Web UI: `deploy local v1 → v2`.
+pub fn summary(environment: &str, live: Option<&str>, version: &str) -> String {
+    match live {
+        Some(live) => format!("deploy {environment} {live} → {version}"),
+        None => format!("deploy {environment} → {version}"),
+    }
+}
+
+/// The run's details in the Web UI (Markdown): who asked, and the options that shape it.
+pub fn details(request: &DeployRequest) -> String {
+    let mut lines = vec![format!(
+        "Requested by **{}** with `deployctl start --version {}`.",
+        request.requested_by, request.version
+    )];
+    if request.approve_before_switch {
+        let deadline = match request.approval_timeout_seconds {
+            0 => "no deadline".to_string(),
+            seconds => format!("deadline {seconds} s"),
+        };
+        lines.push(format!(
+            "- Approval gate before the switch ({deadline}): `deployctl approve`, or the `approve` \
+             signal with `{{\"approved_by\": \"...\", \"comment\": \"...\"}}`."
+        ));
+    }
+    if let Some(bake) = request.bake.filter(|bake| bake.seconds > 0) {
+        lines.push(format!(
+            "- Bake {} s after the switch: `deployctl rollback` returns traffic at once.",
+            bake.seconds
+        ));
+    }
+    if let Some(replicas) = request
+        .worker_roll
+        .as_ref()
+        .map(|roll| roll.replicas)
+        .filter(|r| *r > 0)
+    {
+        lines.push(format!("- {replicas} workers after the deploy."));
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod web_ui_tests {
+    use super::*;
+
+    fn ended(phase: Phase, version: &str, previous_image: &str) -> DeployStatus {
+        DeployStatus {
+            phase: phase as i32,
+            version: version.into(),
+            previous_image: previous_image.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_live_version_is_what_the_last_deploy_left_serving() {
+        let completed = ended(Phase::Completed, "v2", "ecomweb-api:v1");
+        assert_eq!(live_version(&completed).as_deref(), Some("v2"));
+        for phase in [
+            Phase::Rejected,
+            Phase::RolledBack,
+            Phase::Failed,
+            Phase::Aborted,
+        ] {
+            let back = ended(phase, "v2", "ecomweb-api:v1");
+            assert_eq!(live_version(&back).as_deref(), Some("v1"), "{phase:?}");
+        }
+        // Refused in preflight: nothing was read, so nothing is claimed.
+        assert_eq!(live_version(&ended(Phase::Failed, "v9", "")), None);
+    }
+
+    #[test]
+    fn the_summary_names_both_versions_when_it_knows_them() {
+        assert_eq!(summary("local", Some("v1"), "v2"), "deploy local v1 → v2");
+        assert_eq!(summary("local", None, "v2"), "deploy local → v2");
+    }
 }

@@ -4,9 +4,10 @@
 
 mod support;
 
-use std::process::Output;
+use std::{process::Output, time::Duration};
 
 use deployctl_proto::v1::Phase;
+use deployctl_workflows::DeployWorkflow;
 use support::*;
 
 /// stdout as one JSON document; anything else fails the test.
@@ -76,6 +77,8 @@ async fn every_command_prints_json_and_the_outcome_sets_the_exit_code() {
     let _turn = exclusive();
     settled_stack().await;
     let target = other_version().await;
+    let served = served_version().await;
+    let live = live_servers().await;
 
     // `config`: the report, and an exit code that agrees with it. (An idle colour a rejected
     // deploy stopped is a problem it names, so either may come here.)
@@ -108,6 +111,35 @@ async fn every_command_prints_json_and_the_outcome_sets_the_exit_code() {
     );
     assert_eq!(started["status"]["version"], target);
     await_phase(&[Phase::AwaitingApproval]).await;
+
+    // The Web UI's view of the run: its summary and details, and the plan in its memo.
+    let temporal = deployctl_worker::TemporalArgs::default();
+    let client = deployctl_worker::connect(&temporal, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let run = client
+        .get_workflow_handle::<DeployWorkflow>("deploy-local")
+        .describe(Default::default())
+        .await
+        .unwrap();
+    let summary = run.static_summary().unwrap_or_default();
+    assert!(
+        [
+            format!("deploy local {served} → {target}"),
+            format!("deploy local → {target}")
+        ]
+        .contains(&summary.to_string()),
+        "summary {summary:?} (serving {served})"
+    );
+    let details = run.static_details().unwrap_or_default();
+    assert!(
+        details.contains("Approval gate before the switch"),
+        "{details}"
+    );
+    let plan: serde_json::Value = run.memo().get("plan").unwrap().expect("a plan in the memo");
+    assert_eq!(plan["image"], format!("ecomweb-api:{target}"), "{plan}");
+    assert_eq!(plan["live_colour"], live[0], "{plan}");
+    assert_ne!(plan["target_colour"], live[0], "{plan}");
 
     // Running: `status` exits 0 and prints the status itself.
     let waiting = deployctl(&["status", "--json"]);

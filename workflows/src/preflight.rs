@@ -11,7 +11,7 @@ use deployctl_activities::{
     haproxy::{HaproxyActivities, ServerRef, ServerView},
 };
 use deployctl_proto::v1::{Colour, DeployRequest, Environment};
-use temporalio_sdk::WorkflowContext;
+use temporalio_sdk::{MemoValue, WorkflowContext};
 
 use crate::{
     DeployWorkflow,
@@ -24,6 +24,9 @@ use crate::{
 /// From this release on the worker's configuration defines the environment (a patch, so that
 /// deploys started earlier replay as they ran).
 const WORKER_OWNED_ENVIRONMENTS: &str = "worker-owned-environments";
+
+/// From this release on the plan is in the workflow's memo, for the Web UI (a patch, as above).
+const PLAN_IN_MEMO: &str = "plan-in-memo";
 
 /// From this release on, independent work runs side by side: preflight's reads, and the cron
 /// roll beside the worker roll (a patch, as above).
@@ -122,7 +125,9 @@ pub(crate) async fn preflight(
             } else {
                 read_one_by_one(ctx, request, &environment).await?
             };
-            plan_from(ctx, request, environment, readings, side_by_side)
+            let plan = plan_from(ctx, request, environment, readings, side_by_side)?;
+            remember(ctx, &plan);
+            Ok(plan)
         },
     )
     .await
@@ -263,6 +268,31 @@ fn plan_from(
         side_by_side,
         environment,
     })
+}
+
+/// The plan in the workflow's memo, where the Web UI shows it beside the run: colours, images,
+/// workers. (Deploys begun before that release have none.)
+fn remember(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) {
+    if !ctx.patched(PLAN_IN_MEMO) {
+        return;
+    }
+    let colour = |colour: Option<Colour>| colour.map(colour_name).unwrap_or("none");
+    let memo = serde_json::json!({
+        "environment": plan.environment.name,
+        "version": plan.request.version,
+        "live_colour": colour(plan.live),
+        "target_colour": colour(Some(plan.target)),
+        "image": plan.image,
+        "previous_target_image": plan.previous_target_image,
+        "worker_image": plan.worker_image,
+        "previous_worker_image": plan.previous_worker_image,
+        "previous_cron_image": plan.previous_cron_image,
+        "workers": plan.worker_count,
+    });
+    // A value that cannot be written emits no command, so the history is the same either way.
+    if let Err(error) = ctx.upsert_memo([("plan", Some(MemoValue::new(memo)))]) {
+        tracing::warn!(%error, "the plan could not be written to the memo");
+    }
 }
 
 /// Refuses a deploy of the version the live colour already runs.
