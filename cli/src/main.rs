@@ -538,6 +538,8 @@ impl Deploys {
         {
             Ok(_) => {}
             Err(WorkflowStartError::AlreadyStarted { .. }) => {
+                // Asked again, not reused from above: a start racing this one may have won
+                // since, and the refusal must name that deploy (fault row 11).
                 let status = query(&self.handle).await.unwrap_or_default();
                 let step = status
                     .steps
