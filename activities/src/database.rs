@@ -136,6 +136,15 @@ pub struct DatabaseActivities {
 
 #[temporalio_macros::activities]
 impl DatabaseActivities {
+    /// `_prisma_migrations` as it is now, without waiting (`deployctl check`).
+    #[activity]
+    pub async fn read_migrations(
+        self: std::sync::Arc<Self>,
+        _ctx: ActivityContext,
+    ) -> Result<MigrationProgress, ActivityError> {
+        migration_progress(&self.pool).await.map_err(crate::failure)
+    }
+
     /// Waits until every migration the new image carries is finished.
     #[activity]
     pub async fn await_migrations(

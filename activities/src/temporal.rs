@@ -8,16 +8,21 @@
 
 use std::{sync::Arc, time::Duration};
 
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use temporalio_client::{Client, NamespacedClient, WorkflowListOptions, grpc::WorkflowService};
 use temporalio_common::protos::temporal::api::{
     deployment::v1::{
         WorkerDeploymentInfo, WorkerDeploymentVersion as VersionProto, WorkerDeploymentVersionInfo,
     },
-    enums::v1::{VersionDrainageStatus, WorkerDeploymentVersionStatus},
+    enums::v1::{
+        TaskQueueKind, TaskQueueType, VersionDrainageStatus, WorkerDeploymentVersionStatus,
+    },
+    taskqueue::v1::TaskQueue,
     workflowservice::v1::{
-        DescribeWorkerDeploymentRequest, DescribeWorkerDeploymentVersionRequest,
-        SetWorkerDeploymentCurrentVersionRequest, SetWorkerDeploymentRampingVersionRequest,
+        DescribeTaskQueueRequest, DescribeWorkerDeploymentRequest,
+        DescribeWorkerDeploymentVersionRequest, SetWorkerDeploymentCurrentVersionRequest,
+        SetWorkerDeploymentRampingVersionRequest,
     },
 };
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -245,6 +250,52 @@ async fn holders(client: &Client, version: &VersionRef) -> anyhow::Result<Vec<St
     Ok(ids)
 }
 
+/// A worker polling a task queue, as Temporal last saw it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Poller {
+    /// `pid@hostname`.
+    pub identity: String,
+    /// Seconds since its last poll arrived (a long poll waits up to a minute on an idle queue).
+    pub seconds_since_poll: f64,
+}
+
+/// The workers polling `task_queue` for workflow tasks, as Temporal reports them.
+async fn pollers(client: &Client, task_queue: &str) -> anyhow::Result<Vec<Poller>> {
+    let request = DescribeTaskQueueRequest {
+        namespace: client.namespace().to_string(),
+        task_queue: Some(TaskQueue {
+            name: task_queue.to_string(),
+            kind: TaskQueueKind::Normal as i32,
+            ..Default::default()
+        }),
+        task_queue_type: TaskQueueType::Workflow as i32,
+        ..Default::default()
+    };
+    let response = client
+        .clone()
+        .describe_task_queue(tonic::Request::new(request))
+        .await
+        .with_context(|| format!("describing task queue {task_queue}"))?
+        .into_inner();
+    let now = std::time::SystemTime::now();
+    Ok(response
+        .pollers
+        .into_iter()
+        .map(|poller| Poller {
+            identity: poller.identity,
+            seconds_since_poll: poller
+                .last_access_time
+                .and_then(|at| {
+                    let at = std::time::UNIX_EPOCH
+                        + Duration::new(at.seconds.max(0) as u64, at.nanos.max(0) as u32);
+                    now.duration_since(at).ok()
+                })
+                .map(|since| since.as_secs_f64())
+                .unwrap_or(f64::MAX),
+        })
+        .collect())
+}
+
 /// The Worker Deployment activities.
 pub struct TemporalActivities {
     pub client: Client,
@@ -252,6 +303,16 @@ pub struct TemporalActivities {
 
 #[temporalio_macros::activities]
 impl TemporalActivities {
+    /// The workers polling `task_queue`, as Temporal last saw them (`deployctl check`).
+    #[activity]
+    pub async fn read_pollers(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        task_queue: String,
+    ) -> Result<Vec<Poller>, ActivityError> {
+        pollers(&self.client, &task_queue).await.map_err(failure)
+    }
+
     /// Waits until Temporal reports the version polling every one of `task_queues`.
     #[activity]
     pub async fn await_version_polling(

@@ -7,6 +7,7 @@ use deployctl_workflows::plan::PREFLIGHT;
 /// The deploy completed (or, for `status` and commands that do not wait, is still going).
 pub const DONE: u8 = 0;
 /// The deploy failed after it had changed something; compensation put back the last good state.
+/// For `check`: an item of the checklist failed.
 pub const FAILED: u8 = 1;
 /// Refused before any change: bad input, an unknown environment or image, a deploy already
 /// running, an update with no gate waiting.
@@ -20,7 +21,7 @@ pub const UNREACHABLE: u8 = 6;
 /// The table `--help` shows.
 pub const HELP: &str = "Exit codes:
   0  done (status: done, or still running)
-  1  the deploy failed (the stack is back on its last good state)
+  1  the deploy failed (the stack is back on its last good state); check: an item failed
   2  refused before any change
   3  rejected at the approval gate
   4  rolled back

@@ -8,22 +8,27 @@
 mod compose;
 mod config;
 mod exit;
+mod history;
 mod output;
+mod watch;
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use deployctl_proto::v1::{
     ApproveSignal, BakeOptions, DeployRequest, DeployStatus, GateExpiry, Phase, RejectSignal,
     RollbackRequest, StepState, WorkerRollOptions,
 };
-use deployctl_workflows::{CheckEnvironmentWorkflow, DeployWorkflow};
+use deployctl_workflows::{
+    CheckEnvironmentWorkflow, ChecklistWorkflow, DeployWorkflow, visibility,
+};
 use temporalio_client::{
     Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions,
     WorkflowHandle, WorkflowQueryOptions, WorkflowStartOptions,
     errors::{WorkflowStartError, WorkflowUpdateError},
 };
+use temporalio_common::{MemoValues, search_attributes::SearchAttributes};
 
 #[derive(Parser)]
 #[command(
@@ -87,8 +92,24 @@ enum Command {
     /// stack: its containers, HAProxy backend and servers, each colour's health path and the
     /// image's migrations folder. Changes nothing; exits 2 if anything does not match.
     Config,
+    /// The seed's monitoring checklist, run by a worker against the live stack: the API
+    /// answers /health through HAProxy, HAProxy lists both colours with one live, the cron runs
+    /// exactly once, the workers run and poll Temporal, Redis answers, the migrations are
+    /// complete. One line per item; exits 1 if any fails.
+    Check,
     /// Show the current (or last) deploy of the environment; exits with its outcome's code.
     Status,
+    /// Follow the current (or last) deploy live until it ends: each step with its time, the
+    /// retries, the gate's commands. Goes on through a restart of Temporal or of the worker;
+    /// exits with the deploy's outcome.
+    Watch,
+    /// The environment's past deploys, newest first: versions, outcome, how long, who started
+    /// them and who answered the gate (from Temporal's visibility).
+    History {
+        /// How many deploys to show.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
     /// Let a deploy held at the gate switch traffic.
     Approve {
         #[arg(long, default_value = "")]
@@ -208,9 +229,10 @@ impl Ended {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     let terminal = output::Terminal { json: cli.json };
-    let ended = run(cli, terminal).await.unwrap_or_else(|error| {
+    let ended = run(cli, &matches, terminal).await.unwrap_or_else(|error| {
         eprintln!("error: {error:#}");
         Ended {
             exit_code: exit::of_error(&error),
@@ -232,7 +254,11 @@ fn workflow_id(environment: &str) -> String {
     format!("deploy-{environment}")
 }
 
-async fn run(cli: Cli, terminal: output::Terminal) -> anyhow::Result<Ended> {
+async fn run(
+    mut cli: Cli,
+    matches: &clap::ArgMatches,
+    terminal: output::Terminal,
+) -> anyhow::Result<Ended> {
     if let Command::Completions { shell } = cli.command {
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "deployctl", &mut script);
@@ -256,11 +282,14 @@ async fn run(cli: Cli, terminal: output::Terminal) -> anyhow::Result<Ended> {
         config::check_version(version)?;
     }
     // Settings that cannot work are refused (exit 2) before any attempt to connect (exit 6).
+    cli.temporal
+        .apply_profile(|id| deployctl_worker::set_by_user(matches, id))?;
     cli.temporal.connection_options(None)?;
     let client = deployctl_worker::connect(&cli.temporal, Duration::from_secs(5))
         .await
         .map_err(|error| exit::Unreachable(format!("{error:#}")))?;
     let deploys = Deploys {
+        environment: environment.name.clone(),
         handle: client.get_workflow_handle::<DeployWorkflow>(workflow_id(&environment.name)),
         // The environment's pool polls its own queue (the shop's workers run deployctl-worker).
         task_queue: environment.deploys_task_queue().to_string(),
@@ -281,6 +310,10 @@ async fn run(cli: Cli, terminal: output::Terminal) -> anyhow::Result<Ended> {
         } => {
             let request = deploy_request(&cli.compose_file, environment, version, options);
             deploys.start(request, wait).await
+        }
+        Command::Watch => {
+            let message = format!("watching the deploy of {}", environment.name);
+            deploys.follow(true, true, message).await
         }
         Command::Status => {
             let status = query(&deploys.handle).await?;
@@ -356,6 +389,24 @@ async fn run(cli: Cli, terminal: output::Terminal) -> anyhow::Result<Ended> {
             deploys.start(request, wait).await
         }
         Command::Config => deploys.check_environment(&environment.name).await,
+        Command::Check => deploys.checklist(&environment.name).await,
+        Command::History { limit } => {
+            let workflow_id = workflow_id(&environment.name);
+            let past =
+                history::deploys(&deploys.client, &workflow_id, limit, &deploys.web_ui).await?;
+            if !terminal.json {
+                print!("{}", history::render(&past));
+            }
+            let document = serde_json::json!({
+                "exit_code": exit::DONE,
+                "environment": environment.name,
+                "deploys": past,
+            });
+            Ok(Ended {
+                document: Some(document),
+                ..Default::default()
+            })
+        }
         Command::Abort { reason, wait } => {
             let status = query(&deploys.handle).await?;
             if !is_running(status.phase) {
@@ -435,6 +486,7 @@ fn deploy_request(
 
 /// One environment's deploys, as Temporal holds them, and where their words go.
 struct Deploys {
+    environment: String,
     client: Client,
     handle: WorkflowHandle<Client, DeployWorkflow>,
     task_queue: String,
@@ -486,6 +538,46 @@ impl Deploys {
         })
     }
 
+    /// Runs the monitoring checklist on a worker, and prints one line per item.
+    async fn checklist(&self, environment: &str) -> anyhow::Result<Ended> {
+        let id = format!("checklist-{environment}");
+        let options = WorkflowStartOptions::new(&self.task_queue, id).build();
+        let handle = self
+            .client
+            .start_workflow(ChecklistWorkflow::run, environment.to_string(), options)
+            .await
+            .context("starting the checklist")?;
+        let checklist = handle
+            .get_result(Default::default())
+            .await
+            .context("waiting for the checklist")?;
+        for item in &checklist.items {
+            let mark = if item.passed { "✓" } else { "✗" };
+            self.terminal
+                .say(format!("  {mark} {:<14} {}", item.name, item.detail));
+        }
+        let failed: Vec<&str> = checklist
+            .items
+            .iter()
+            .filter(|item| !item.passed)
+            .map(|item| item.name.as_str())
+            .collect();
+        let (exit_code, message) = match failed.is_empty() {
+            true => (exit::DONE, format!("{environment}: every item passed")),
+            false => (
+                exit::FAILED,
+                format!("{environment}: failed: {}", failed.join(", ")),
+            ),
+        };
+        self.terminal.say(&message);
+        let mut document = serde_json::to_value(&checklist)?;
+        document["exit_code"] = exit_code.into();
+        Ok(Ended {
+            document: Some(document),
+            ..Ended::with_code(exit_code, message)
+        })
+    }
+
     /// An Update's answer, or why it was refused: its validator's words, or the deploy ended.
     async fn answered(
         &self,
@@ -527,9 +619,29 @@ impl Deploys {
             .await
             .ok()
             .and_then(|last| output::live_version(&last));
+        // What `deployctl history` and the Web UI's list read: the search attributes (once the
+        // namespace knows them) and the memo.
+        let search_attributes =
+            match deployctl_worker::register_search_attributes(&self.client).await {
+                Ok(()) => Some(SearchAttributes::new([
+                    visibility::DEPLOY_ENV.value_set(environment.clone()),
+                    visibility::DEPLOY_VERSION.value_set(version.clone()),
+                ])),
+                Err(error) => {
+                    eprintln!("note: the deploy starts without its search attributes: {error:#}");
+                    None
+                }
+            };
+        let mut memo = MemoValues::new();
+        memo.insert(visibility::MEMO_REQUESTED_BY, request.requested_by.clone());
+        if let Some(live) = &live {
+            memo.insert(visibility::MEMO_FROM_VERSION, live.clone());
+        }
         let options = WorkflowStartOptions::new(&self.task_queue, id.clone())
             .static_summary(output::summary(&environment, live.as_deref(), &version))
             .static_details(output::details(&request))
+            .maybe_search_attributes(search_attributes)
+            .memo(memo)
             .build();
         match self
             .client
@@ -580,7 +692,7 @@ impl Deploys {
         message: String,
     ) -> anyhow::Result<Ended> {
         let terminal = self.terminal;
-        let mut printed = DeployStatus::default();
+        let mut screen = watch::Screen::new(terminal);
         let mut unreachable_since: Option<std::time::Instant> = None;
         // The workflow's end, long-polled beside the status polls, so the last lines print as
         // soon as the deploy ends rather than at the next poll.
@@ -592,13 +704,13 @@ impl Deploys {
             let status = match query(&self.handle).await {
                 Ok(status) => {
                     if unreachable_since.take().is_some() {
-                        terminal.say("  (reconnected)");
+                        screen.say("  (reconnected)");
                     }
                     status
                 }
                 Err(error) => {
                     let since = *unreachable_since.get_or_insert_with(|| {
-                        terminal.say(format!(
+                        screen.say(format!(
                             "  (lost contact with the deploy: {error:#}; retrying)"
                         ));
                         std::time::Instant::now()
@@ -611,10 +723,12 @@ impl Deploys {
                     continue;
                 }
             };
-            for line in output::changes(&printed, &status) {
-                terminal.say(line);
-            }
-            printed = status.clone();
+            // Retries are a nicety: a describe that fails leaves them out of this look.
+            let retries = match self.handle.describe(Default::default()).await {
+                Ok(description) => watch::retries(description.raw()),
+                Err(_) => Vec::new(),
+            };
+            screen.show(&status, &retries, &self.environment);
             let phase = Phase::try_from(status.phase).unwrap_or_default();
             let preflight_done = already_started || exit::preflight_passed(&status);
             let outcome = match phase {
@@ -631,13 +745,14 @@ impl Deploys {
                 }
                 _ if !wait && preflight_done => {
                     if !already_started {
-                        terminal.say("preflight passed; follow the deploy with `deployctl status`");
+                        screen.say("preflight passed; follow the deploy with `deployctl watch`");
                     }
                     Some(message.clone())
                 }
                 _ => None,
             };
             if let Some(outcome) = outcome {
+                screen.finish(&outcome);
                 let exit_code = match phase {
                     Phase::Failed if !preflight_done => exit::REFUSED,
                     _ => exit::of_status(&status),

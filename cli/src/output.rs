@@ -29,7 +29,8 @@ fn colour_name(colour: i32) -> &'static str {
     }
 }
 
-fn mark(state: i32) -> &'static str {
+/// A step's state as one character.
+pub fn mark(state: i32) -> &'static str {
     match StepState::try_from(state).unwrap_or_default() {
         StepState::Done => "✓",
         StepState::Running => "▶",

@@ -39,6 +39,48 @@ fn temporal_out_of_reach_exits_6_not_2() {
 }
 
 #[test]
+fn the_temporal_clis_profiles_are_read_and_flags_win_over_them() {
+    let file = std::env::temp_dir().join(format!("deployctl-profiles-{}.toml", std::process::id()));
+    std::fs::write(&file, "[profile.nowhere]\naddress = \"127.0.0.1:1\"\n").unwrap();
+    let run = |arguments: &[&str], profile_variable: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_deployctl"));
+        command
+            .args(["status", "--json", "--config-file"])
+            .arg(&file)
+            .args(arguments)
+            .env_remove("TEMPORAL_ADDRESS")
+            .env_remove("TEMPORAL_PROFILE");
+        if let Some(profile) = profile_variable {
+            command.env("TEMPORAL_PROFILE", profile);
+        }
+        let output = command.output().unwrap();
+        let error = document(&output)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        (output.status.code(), error)
+    };
+    // The profile's address, by flag and by variable: nothing answers there.
+    for (arguments, variable) in [
+        (&["--profile", "nowhere"][..], None),
+        (&[][..], Some("nowhere")),
+    ] {
+        let (code, error) = run(arguments, variable);
+        assert_eq!(code, Some(6), "{error}");
+        assert!(error.contains("127.0.0.1:1"), "{error}");
+    }
+    // A flag wins over the profile.
+    let (code, error) = run(&["--profile", "nowhere", "--address", "127.0.0.1:2"], None);
+    assert_eq!(code, Some(6), "{error}");
+    assert!(error.contains("127.0.0.1:2"), "{error}");
+    // A profile the file does not have is refused by name, before any connection.
+    let (code, error) = run(&["--profile", "prod"], None);
+    assert_eq!(code, Some(2), "{error}");
+    assert!(error.contains("prod"), "{error}");
+    let _ = std::fs::remove_file(&file);
+}
+
+#[test]
 fn bad_input_is_refused_with_2_and_a_json_error() {
     assert_refused(
         &deployctl(&["start", "--version", "v2:latest", "--json"]),

@@ -8,6 +8,8 @@
 //! containers run the app and roll themselves.
 
 mod pool;
+mod profile;
+mod search_attributes;
 mod versioning;
 
 use std::{path::PathBuf, str::FromStr, sync::Arc, time::Duration};
@@ -21,12 +23,15 @@ use deployctl_activities::{
     haproxy::{Haproxy, HaproxyActivities},
     health::{HealthActivities, HealthChecker},
     identity,
+    redis::RedisActivities,
     temporal::TemporalActivities,
 };
 pub use deployctl_workflows::DEPLOY_TASK_QUEUE;
-use deployctl_workflows::{CheckEnvironmentWorkflow, DeployWorkflow};
+use deployctl_workflows::{CheckEnvironmentWorkflow, ChecklistWorkflow, DeployWorkflow};
 pub use pool::{PoolArgs, join_pool};
+pub use profile::set_by_user;
 use rustls::client::danger::ServerCertVerifier;
+pub use search_attributes::register_search_attributes;
 use temporalio_client::{
     Client, ClientOptions, ClientTlsOptions, Connection, ConnectionOptions, TlsOptions, Url,
     errors::ClientConnectError,
@@ -140,6 +145,13 @@ pub struct TemporalArgs {
         global = true
     )]
     pub api_key: Option<String>,
+    /// The profile of the `temporal` CLI's config file to read: what no flag or variable sets
+    /// comes from it (`default`, where the file has one).
+    #[arg(long = "profile", env = "TEMPORAL_PROFILE", global = true)]
+    pub profile: Option<String>,
+    /// The `temporal` CLI's config file (default: ~/.config/temporalio/temporal.toml).
+    #[arg(long = "config-file", env = "TEMPORAL_CONFIG_FILE", global = true)]
+    pub config_file: Option<PathBuf>,
 }
 
 /// The local dev server: plaintext, `default` namespace.
@@ -158,6 +170,8 @@ impl Default for TemporalArgs {
             tls_server_name: None,
             tls_disable_host_verification: false,
             api_key: None,
+            profile: None,
+            config_file: None,
         }
     }
 }
@@ -186,6 +200,8 @@ impl std::fmt::Debug for TemporalArgs {
                 &self.tls_disable_host_verification,
             )
             .field("api_key", &redacted(&self.api_key))
+            .field("profile", &self.profile)
+            .field("config_file", &self.config_file)
             .finish()
     }
 }
@@ -556,8 +572,17 @@ pub async fn register_deploy(
     };
     // A malformed file stops the worker at once rather than failing each deploy.
     environments::load(deploy.environments.as_deref())?;
+    // Temporal may be restarting as the worker starts: a while of patience, as in `connect`.
+    let mut attempts = 0;
+    while let Err(error) = register_search_attributes(client).await {
+        attempts += 1;
+        anyhow::ensure!(attempts < 30, "{error:#}");
+        tracing::info!(%error, "search attributes not registered yet; retrying");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     options.register_workflow::<DeployWorkflow>()?;
     options.register_workflow::<CheckEnvironmentWorkflow>()?;
+    options.register_workflow::<ChecklistWorkflow>()?;
     options.register_activities(EnvironmentActivities {
         file: deploy.environments.clone(),
     });
@@ -573,6 +598,7 @@ pub async fn register_deploy(
     options.register_activities(ComposeActivities {
         env_file: deploy.compose_env_file.clone(),
     });
+    options.register_activities(RedisActivities);
     options.register_activities(HealthActivities {
         checker: HealthChecker::new(),
     });

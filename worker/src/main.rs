@@ -4,7 +4,7 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use deployctl_worker::PoolArgs;
 
 #[derive(Parser)]
@@ -31,11 +31,18 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     if let Some(Command::Healthcheck) = cli.command {
         return deployctl_worker::healthcheck(&cli.ready_file);
     }
     deployctl_worker::init_tracing();
+    // The `temporal` CLI's profile fills what no flag or variable set.
+    let set_by_user = |id: &str| deployctl_worker::set_by_user(&matches, id);
+    if let Err(error) = cli.pool.temporal.apply_profile(set_by_user) {
+        tracing::error!("{error:#}");
+        return ExitCode::FAILURE;
+    }
     deployctl_activities::setup_failpoints();
     match deployctl_worker::join_pool(cli.pool, Vec::new(), Some(cli.ready_file)).await {
         Ok(()) => ExitCode::SUCCESS,

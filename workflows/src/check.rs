@@ -39,8 +39,9 @@ pub struct CheckEnvironmentWorkflow {
     report: EnvironmentReport,
 }
 
-/// Reads fail fast here: the check reports, it does not wait for the stack to recover.
-fn read(summary: String) -> ActivityOptions {
+/// Reads fail fast here: the check reports, it does not wait for the stack to recover (and
+/// the monitoring checklist reads the same way).
+pub(crate) fn read(summary: String) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(20))
         .retry_policy(RetryPolicy::builder().maximum_attempts(2).build())
         .summary(summary)

@@ -23,6 +23,7 @@ use crate::{
     preflight::Plan,
     status::{StepResult, Stop, set_phase, started},
     steps::{colour_variable, move_cron, record_version, replace_container, scoped, switch},
+    visibility::record_outcome,
     workers::move_workers,
 };
 
@@ -35,7 +36,9 @@ pub(crate) async fn finish(
         Ok(()) => {
             set_phase(ctx, Phase::Completed);
             ctx.set_current_details("**Completed**");
-            return Ok(ctx.state(|s| s.status.clone()));
+            let status = ctx.state(|s| s.status.clone());
+            record_outcome(ctx, &status);
+            return Ok(status);
         }
         Err(stop) => stop,
     };
@@ -63,6 +66,7 @@ pub(crate) async fn finish(
     let undone = ctx.state(|s| s.status.compensation.join("; "));
     ctx.set_current_details(format!("**{words}**: {stop}. {undone}"));
     let status = ctx.state(|s| s.status.clone());
+    record_outcome(ctx, &status);
     match stop {
         Stop::Rejected(_) => Ok(status),
         Stop::Aborted(_) => Err(WorkflowTermination::cancelled_with_details(status)),

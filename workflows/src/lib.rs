@@ -2,13 +2,16 @@
 //!
 //! `deploy` is the Temporal workflow (its state and the ways in), `preflight` the checks
 //! before any change and the Plan they leave, `steps` the runbook's steps,
-//! `check` the read-only check of an environment against the running stack,
+//! `check` the read-only check of an environment against the running stack, `checklist` the
+//! seed's monitoring checklist,
 //! `workers` the worker roll in Temporal's terms,
 //! `compensation` how a deploy that stops short returns to the last good state, `status` the
-//! bookkeeping, `options` the activity timeouts. `plan` holds the decisions, as pure
-//! functions that are unit-tested without a server.
+//! bookkeeping, `visibility` what Temporal's list of workflows keeps of each deploy, `options`
+//! the activity timeouts. `plan` holds the decisions, as pure functions that are unit-tested
+//! without a server.
 
 pub mod check;
+pub mod checklist;
 mod compensation;
 pub mod deploy;
 mod options;
@@ -16,9 +19,11 @@ pub mod plan;
 mod preflight;
 mod status;
 mod steps;
+pub mod visibility;
 mod workers;
 
 pub use check::CheckEnvironmentWorkflow;
+pub use checklist::ChecklistWorkflow;
 pub use deploy::DeployWorkflow;
 
 /// The task queue the deploy workflow and its activities run on.

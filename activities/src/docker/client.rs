@@ -102,7 +102,8 @@ pub(super) fn container_info(inspect: &ContainerInspectResponse) -> ContainerInf
             .unwrap_or_default()
             .trim_start_matches('/')
             .to_string(),
-        image: config.image.unwrap_or_default(),
+        image: config.image.clone().unwrap_or_default(),
+        hostname: config.hostname.clone().unwrap_or_default(),
         image_id: inspect.image.clone().unwrap_or_default(),
         running: state.running.unwrap_or(false),
         health: state
@@ -115,6 +116,10 @@ pub(super) fn container_info(inspect: &ContainerInspectResponse) -> ContainerInf
             .get(COMPOSE_NUMBER_LABEL)
             .and_then(|n| n.parse().ok())
             .unwrap_or(0),
+        service: labels
+            .get(COMPOSE_SERVICE_LABEL)
+            .cloned()
+            .unwrap_or_default(),
     }
 }
 

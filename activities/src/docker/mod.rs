@@ -34,6 +34,13 @@ pub struct ContainerInfo {
     pub health: String,
     pub address: String,
     pub number: u32,
+    /// What the container calls itself (its short id, unless set): a worker's Temporal
+    /// identity is `pid@hostname`.
+    #[serde(default)]
+    pub hostname: String,
+    /// Its Compose service, where Compose (or a deploy) labelled it.
+    #[serde(default)]
+    pub service: String,
 }
 
 /// Input of `replace_container` and `stop_container`.
