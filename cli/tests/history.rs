@@ -1,6 +1,7 @@
 //! `deployctl history`: three deploys in a row (approved, rejected, plain) come back from
 //! Temporal's visibility newest first, each with its versions, outcome, who started it and who
-//! answered its gate; and the search attributes the Web UI filters on are set.
+//! answered its gate; the search attributes the Web UI filters on are set; and the approval
+//! step names its approver in the status.
 
 mod support;
 
@@ -56,9 +57,11 @@ async fn history_shows_three_deploys_with_their_outcomes_and_who_answered_the_ga
     gated(&second).await;
     let approved = deployctl(&["approve", "--by", "alice", "--comment", "looks good"]);
     assert!(approved.status.success(), "{}", text(&approved));
+    let ended = await_phase(&FINAL_PHASES).await;
+    assert_eq!(ended.phase, Phase::Completed as i32);
     assert_eq!(
-        await_phase(&FINAL_PHASES).await.phase,
-        Phase::Completed as i32
+        step(&ended, "approval").detail,
+        "approved by alice: looks good"
     );
     // 2: rejected at the gate.
     gated(&first).await;

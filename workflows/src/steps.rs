@@ -219,7 +219,16 @@ pub(crate) async fn approval(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan)
         }
         Ok(())
     })
-    .await
+    .await?;
+    // Who let the deploy through, where `status`, `watch` and the step list show it.
+    if let Some(approval) = ctx.state(|s| s.status.approval.clone()) {
+        let said = match approval.comment.as_str() {
+            "" => format!("approved by {}", approval.approved_by),
+            comment => format!("approved by {}: {comment}", approval.approved_by),
+        };
+        mark(ctx, APPROVAL, StepState::Done, &said);
+    }
+    Ok(())
 }
 
 /// Runbook 3: move HAProxy's traffic to the new colour, then check it through the frontend.

@@ -36,11 +36,21 @@ fn not_found(error: &DockerError) -> bool {
 /// Connects as the Docker CLI would (DOCKER_HOST, else the local socket) and agrees on an API
 /// version the engine speaks.
 pub async fn connect() -> anyhow::Result<Docker> {
-    Docker::connect_with_defaults()
-        .context("connecting to Docker")?
-        .negotiate_version()
-        .await
-        .context("negotiating the Docker API version")
+    let docker = Docker::connect_with_defaults().context("connecting to Docker")?;
+    // A worker just started on a second network may not resolve docker_proxy at once (seen
+    // once in the fault matrix: the new worker died, and the deploy with it): a while of
+    // patience, as with Temporal.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match docker.clone().negotiate_version().await {
+            Ok(docker) => return Ok(docker),
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                tracing::info!(%error, "Docker not reachable yet; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(error) => return Err(error).context("negotiating the Docker API version"),
+        }
+    }
 }
 
 pub async fn image_info(docker: &Docker, image: &str) -> anyhow::Result<ImageInfo> {
