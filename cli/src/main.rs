@@ -312,6 +312,8 @@ async fn run(
             deploys.start(request, wait).await
         }
         Command::Watch => {
+            // Nothing to watch is said at once (exit 2), not retried as a lost connection.
+            query(&deploys.handle).await?;
             let message = format!("watching the deploy of {}", environment.name);
             deploys.follow(true, true, message).await
         }
