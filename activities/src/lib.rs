@@ -11,6 +11,7 @@ pub mod docker;
 pub mod environments;
 pub mod haproxy;
 pub mod health;
+pub mod notify;
 pub mod redis;
 pub mod secrets;
 pub mod temporal;

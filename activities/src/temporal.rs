@@ -12,17 +12,19 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use temporalio_client::{Client, NamespacedClient, WorkflowListOptions, grpc::WorkflowService};
 use temporalio_common::protos::temporal::api::{
+    common::v1::WorkflowExecution,
     deployment::v1::{
         WorkerDeploymentInfo, WorkerDeploymentVersion as VersionProto, WorkerDeploymentVersionInfo,
     },
     enums::v1::{
         TaskQueueKind, TaskQueueType, VersionDrainageStatus, WorkerDeploymentVersionStatus,
+        WorkflowExecutionStatus,
     },
     taskqueue::v1::TaskQueue,
     workflowservice::v1::{
         DescribeTaskQueueRequest, DescribeWorkerDeploymentRequest,
-        DescribeWorkerDeploymentVersionRequest, SetWorkerDeploymentCurrentVersionRequest,
-        SetWorkerDeploymentRampingVersionRequest,
+        DescribeWorkerDeploymentVersionRequest, DescribeWorkflowExecutionRequest,
+        SetWorkerDeploymentCurrentVersionRequest, SetWorkerDeploymentRampingVersionRequest,
     },
 };
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -296,7 +298,30 @@ async fn pollers(client: &Client, task_queue: &str) -> anyhow::Result<Vec<Poller
         .collect())
 }
 
-/// The Worker Deployment activities.
+/// Whether the latest run of `workflow_id` is open; false when none ever ran.
+async fn running(client: &Client, workflow_id: &str) -> anyhow::Result<bool> {
+    let request = DescribeWorkflowExecutionRequest {
+        namespace: client.namespace().to_string(),
+        execution: Some(WorkflowExecution {
+            workflow_id: workflow_id.to_string(),
+            run_id: String::new(),
+        }),
+    };
+    match client
+        .clone()
+        .describe_workflow_execution(tonic::Request::new(request))
+        .await
+    {
+        Ok(answer) => Ok(answer
+            .into_inner()
+            .workflow_execution_info
+            .is_some_and(|info| info.status == WorkflowExecutionStatus::Running as i32)),
+        Err(status) if status.code() == tonic::Code::NotFound => Ok(false),
+        Err(status) => Err(anyhow::anyhow!("describing {workflow_id}: {status}")),
+    }
+}
+
+/// The Worker Deployment activities, and the reads of Temporal the other workflows make.
 pub struct TemporalActivities {
     pub client: Client,
 }
@@ -311,6 +336,29 @@ impl TemporalActivities {
         task_queue: String,
     ) -> Result<Vec<Poller>, ActivityError> {
         pollers(&self.client, &task_queue).await.map_err(failure)
+    }
+
+    /// Waits until no run of `workflow_id` is open (or none ever ran): true. False after
+    /// 50 minutes with it still running, so that the caller decides whether to wait on.
+    #[activity]
+    pub async fn await_workflow_ended(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        workflow_id: String,
+    ) -> Result<bool, ActivityError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3000);
+        loop {
+            if ctx.is_cancelled() {
+                return Err(ActivityError::cancelled());
+            }
+            match running(&self.client, &workflow_id).await {
+                Ok(false) => return Ok(true),
+                Ok(true) if tokio::time::Instant::now() >= deadline => return Ok(false),
+                Ok(true) => ctx.beat(format!("{workflow_id} is running")).await,
+                Err(error) => ctx.beat(format!("{workflow_id}: {error:#}")).await,
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 
     /// Waits until Temporal reports the version polling every one of `task_queues`.

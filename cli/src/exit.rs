@@ -28,6 +28,35 @@ pub const HELP: &str = "Exit codes:
   5  aborted
   6  could not reach Temporal";
 
+/// How a command ended: its exit code, and the document `--json` prints.
+#[derive(Default, serde::Serialize)]
+pub struct Ended {
+    pub exit_code: u8,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_ui: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<DeployStatus>,
+    /// `status`, `config` and `completions` print their own document instead.
+    #[serde(skip)]
+    pub document: Option<serde_json::Value>,
+}
+
+impl Ended {
+    pub fn with_code(exit_code: u8, message: impl Into<String>) -> Self {
+        Self {
+            exit_code,
+            message: message.into(),
+            ..Default::default()
+        }
+    }
+}
+
 /// Temporal did not answer: exit code 6, not a refusal.
 #[derive(Debug)]
 pub struct Unreachable(pub String);

@@ -19,6 +19,18 @@ impl Terminal {
             println!("{line}");
         }
     }
+
+    /// One event of a command that runs until stopped (`serve`): with `--json`, one JSON
+    /// document per line on stdout; otherwise the words.
+    /// A closed stdout does not stop the command.
+    pub fn event(&self, document: serde_json::Value, words: impl std::fmt::Display) {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        let _ = match self.json {
+            true => writeln!(stdout, "{document}"),
+            false => writeln!(stdout, "{words}"),
+        };
+    }
 }
 
 fn colour_name(colour: i32) -> &'static str {
@@ -167,22 +179,12 @@ pub fn render(status: &DeployStatus) -> String {
 pub fn live_version(last: &DeployStatus) -> Option<String> {
     let version = match Phase::try_from(last.phase).unwrap_or_default() {
         Phase::Completed => last.version.clone(),
-        _ => last
-            .previous_image
-            .rsplit_once(':')
-            .map(|(_, tag)| tag.to_string())
-            .unwrap_or_default(),
+        _ => deployctl_workflows::plan::previous_version(last).unwrap_or_default(),
     };
     (!version.is_empty()).then_some(version)
 }
 
-/// The run's one line in the Web UI: `deploy local v1 → v2`.
-pub fn summary(environment: &str, live: Option<&str>, version: &str) -> String {
-    match live {
-        Some(live) => format!("deploy {environment} {live} → {version}"),
-        None => format!("deploy {environment} → {version}"),
-    }
-}
+pub use deployctl_workflows::visibility::summary;
 
 /// The run's details in the Web UI (Markdown): who asked, and the options that shape it.
 pub fn details(request: &DeployRequest) -> String {

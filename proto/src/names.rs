@@ -203,6 +203,21 @@ pub fn environment(environment: &Environment) -> Result<(), Refused> {
     for variable in variables.filter(|v| !v.is_empty()) {
         env_variable(variable)?;
     }
+    if !environment.notify_url.is_empty() {
+        notify_url(&environment.notify_url)?;
+    }
+    Ok(())
+}
+
+/// A receiver of notifications: http or https, printable ASCII, no spaces.
+pub fn notify_url(value: &str) -> Result<(), Refused> {
+    let scheme_ok = value.starts_with("http://") || value.starts_with("https://");
+    if !scheme_ok || value.len() > 2048 || !value.chars().all(|c| ('!'..='~').contains(&c)) {
+        return Err(Refused(format!(
+            "refused notify_url {}: an http:// or https:// URL, printable ASCII, no spaces",
+            excerpt(value)
+        )));
+    }
     Ok(())
 }
 
@@ -228,13 +243,14 @@ mod tests {
     #[test]
     fn hostile_inputs_are_refused_with_a_bounded_message() {
         type Check = fn(&str) -> Result<(), Refused>;
-        let checks: [(&str, Check); 6] = [
+        let checks: [(&str, Check); 7] = [
             ("version", version),
             ("container", |v| container("container", v)),
             ("repository", repository),
             ("haproxy", |v| haproxy_identifier("HAProxy server", v)),
             ("variable", env_variable),
             ("command", runtime_api_command),
+            ("notify_url", notify_url),
         ];
         for (name, check) in checks {
             for input in hostile() {
@@ -247,6 +263,20 @@ mod tests {
                 assert!(refused.0.len() < 400, "{name}: {} bytes", refused.0.len());
                 assert!(!refused.0.contains('\n'), "{name}: {}", refused.0);
             }
+        }
+    }
+
+    #[test]
+    fn a_notify_url_is_http_or_https() {
+        notify_url("http://receiver:8080/deploys").unwrap();
+        notify_url("https://hooks.example.com/T0/B0?x=1").unwrap();
+        for refused in [
+            "ftp://x",
+            "file:///etc/passwd",
+            "http://a b",
+            "receiver:8080",
+        ] {
+            notify_url(refused).expect_err(refused);
         }
     }
 

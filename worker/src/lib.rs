@@ -23,11 +23,14 @@ use deployctl_activities::{
     haproxy::{Haproxy, HaproxyActivities},
     health::{HealthActivities, HealthChecker},
     identity,
+    notify::NotifyActivities,
     redis::RedisActivities,
     temporal::TemporalActivities,
 };
 pub use deployctl_workflows::DEPLOY_TASK_QUEUE;
-use deployctl_workflows::{CheckEnvironmentWorkflow, ChecklistWorkflow, DeployWorkflow};
+use deployctl_workflows::{
+    CheckEnvironmentWorkflow, ChecklistWorkflow, DeployWorkflow, NotifyWorkflow, PushQueueWorkflow,
+};
 pub use pool::{PoolArgs, join_pool};
 pub use profile::set_by_user;
 use rustls::client::danger::ServerCertVerifier;
@@ -583,6 +586,8 @@ pub async fn register_deploy(
     options.register_workflow::<DeployWorkflow>()?;
     options.register_workflow::<CheckEnvironmentWorkflow>()?;
     options.register_workflow::<ChecklistWorkflow>()?;
+    options.register_workflow::<NotifyWorkflow>()?;
+    options.register_workflow::<PushQueueWorkflow>()?;
     options.register_activities(EnvironmentActivities {
         file: deploy.environments.clone(),
     });
@@ -599,6 +604,7 @@ pub async fn register_deploy(
         env_file: deploy.compose_env_file.clone(),
     });
     options.register_activities(RedisActivities);
+    options.register_activities(NotifyActivities::new());
     options.register_activities(HealthActivities {
         checker: HealthChecker::new(),
     });

@@ -18,6 +18,7 @@ use temporalio_sdk::{ApplicationFailure, WorkflowContext, WorkflowResult, Workfl
 
 use crate::{
     DeployWorkflow,
+    notify::notify,
     options::*,
     plan::*,
     preflight::Plan,
@@ -38,6 +39,12 @@ pub(crate) async fn finish(
             ctx.set_current_details("**Completed**");
             let status = ctx.state(|s| s.status.clone());
             record_outcome(ctx, &status);
+            notify(
+                ctx,
+                "completed",
+                format!("{} serves {}", status.environment, status.version),
+            )
+            .await;
             return Ok(status);
         }
         Err(stop) => stop,
@@ -53,11 +60,13 @@ pub(crate) async fn finish(
         ctx.set_current_details(format!("**Rolling back**: {stop}"));
         roll_back(ctx, plan).await;
     }
-    let (phase, words) = match &stop {
-        Stop::Failed(_) => (Phase::Failed, "Failed"),
-        Stop::Rejected(_) => (Phase::Rejected, "Rejected"),
-        Stop::RollbackRequested(_) | Stop::AutoRollback(_) => (Phase::RolledBack, "Rolled back"),
-        Stop::Aborted(_) => (Phase::Aborted, "Aborted"),
+    let (phase, words, event) = match &stop {
+        Stop::Failed(_) => (Phase::Failed, "Failed", "failed"),
+        Stop::Rejected(_) => (Phase::Rejected, "Rejected", "rejected"),
+        Stop::RollbackRequested(_) | Stop::AutoRollback(_) => {
+            (Phase::RolledBack, "Rolled back", "rolled_back")
+        }
+        Stop::Aborted(_) => (Phase::Aborted, "Aborted", "aborted"),
     };
     set_phase(ctx, phase);
     if let Stop::Aborted(reason) = &stop {
@@ -67,6 +76,7 @@ pub(crate) async fn finish(
     ctx.set_current_details(format!("**{words}**: {stop}. {undone}"));
     let status = ctx.state(|s| s.status.clone());
     record_outcome(ctx, &status);
+    notify(ctx, event, format!("{stop}. {undone}")).await;
     match stop {
         Stop::Rejected(_) => Ok(status),
         Stop::Aborted(_) => Err(WorkflowTermination::cancelled_with_details(status)),

@@ -19,6 +19,7 @@ use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, 
 
 use crate::{
     compensation::finish,
+    notify::{self, notify},
     status::{StepResult, begin},
     steps::*,
 };
@@ -31,6 +32,8 @@ pub struct DeployWorkflow {
     pub(crate) status: DeployStatus,
     /// Compensation is running: its moves must not be cancelled by an abort.
     pub(crate) compensating: bool,
+    /// The environment's receiver of notifications, once preflight has found the environment.
+    pub(crate) notify_url: String,
 }
 
 impl DeployWorkflow {
@@ -57,29 +60,9 @@ impl DeployWorkflow {
         name: &str,
         body: RawValue,
     ) -> Option<T> {
-        let data = body
-            .payloads
-            .first()
-            .map(|p| p.data.clone())
-            .unwrap_or_default();
-        let data = if data.is_empty() {
-            b"{}".to_vec()
-        } else {
-            data
-        };
-        match serde_json::from_slice(&data) {
-            Ok(value) => Some(value),
-            Err(error) => {
-                let shown = String::from_utf8_lossy(&data)
-                    .chars()
-                    .take(200)
-                    .collect::<String>();
-                self.status.refused_inputs.push(format!(
-                    "signal {name} ignored: its body {shown} does not read ({error})"
-                ));
-                None
-            }
-        }
+        crate::lenient::read_body(name, body)
+            .map_err(|refused| self.status.refused_inputs.push(refused))
+            .ok()
     }
 }
 
@@ -104,6 +87,7 @@ impl DeployWorkflow {
         plan: &mut Option<Plan>,
     ) -> StepResult<()> {
         let plan = &*plan.insert(preflight(ctx, request).await?);
+        notify(ctx, notify::STARTED, plan.describe()).await;
         start_idle_colour(ctx, plan).await?;
         await_migrations(ctx, plan).await?;
         let address = await_health(ctx, plan).await?;

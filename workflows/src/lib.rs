@@ -14,9 +14,12 @@ pub mod check;
 pub mod checklist;
 mod compensation;
 pub mod deploy;
+mod lenient;
+pub mod notify;
 mod options;
 pub mod plan;
 mod preflight;
+pub mod push_queue;
 mod status;
 mod steps;
 pub mod visibility;
@@ -25,6 +28,8 @@ mod workers;
 pub use check::CheckEnvironmentWorkflow;
 pub use checklist::ChecklistWorkflow;
 pub use deploy::DeployWorkflow;
+pub use notify::NotifyWorkflow;
+pub use push_queue::PushQueueWorkflow;
 
 /// The task queue the deploy workflow and its activities run on.
 pub const DEPLOY_TASK_QUEUE: &str = deployctl_proto::DEFAULT_DEPLOY_TASK_QUEUE;

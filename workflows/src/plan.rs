@@ -3,7 +3,7 @@
 //! is deterministic by construction.
 
 use deployctl_activities::haproxy::{ServerCounters, ServerView};
-use deployctl_proto::v1::{BakeOptions, Colour, Environment, Phase};
+use deployctl_proto::v1::{BakeOptions, Colour, DeployStatus, Environment, Phase};
 
 /// The runbook, in order. `status` lists every step from the start, so a reader sees what is
 /// still to come.
@@ -152,6 +152,16 @@ pub fn build_id(image: &str) -> String {
         Some((_, tag)) if !tag.contains('/') => tag.to_string(),
         _ => "latest".to_string(),
     }
+}
+
+/// The version the live colour ran before the deploy: the tag of its previous image, once
+/// preflight has read it.
+pub fn previous_version(status: &DeployStatus) -> Option<String> {
+    status
+        .previous_image
+        .rsplit_once(':')
+        .map(|(_, tag)| tag.to_string())
+        .filter(|tag| !tag.is_empty())
 }
 
 pub fn phase_name(phase: i32) -> &'static str {

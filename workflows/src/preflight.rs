@@ -27,6 +27,8 @@ const WORKER_OWNED_ENVIRONMENTS: &str = "worker-owned-environments";
 
 /// From this release on the plan is in the workflow's memo, for the Web UI (a patch, as above).
 const PLAN_IN_MEMO: &str = "plan-in-memo";
+/// From this release on, who asked for the deploy is in its memo (a patch, as above).
+const REQUESTED_BY_IN_MEMO: &str = "requested-by-in-memo";
 
 /// From this release on, independent work runs side by side: preflight's reads, and the cron
 /// roll beside the worker roll (a patch, as above).
@@ -84,6 +86,17 @@ impl Plan {
         }
     }
 
+    /// The plan in one line, for a notification: `green on ecomweb-api:v2, then 2 workers`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} on {}, traffic from {}, then {} workers",
+            colour_name(self.target),
+            self.image,
+            self.live.map(colour_name).unwrap_or("none"),
+            self.worker_count
+        )
+    }
+
     pub fn server(&self, colour: Colour) -> ServerRef {
         ServerRef {
             backend: self.environment.haproxy_backend.clone(),
@@ -114,6 +127,7 @@ pub(crate) async fn preflight(
         format!("checking {}", request.version),
         async {
             let environment = environment(ctx, request).await?;
+            ctx.state_mut(|s| s.notify_url = environment.notify_url.clone());
             // Whoever started this deploy (deployctl, the Web UI, the temporal CLI), every name
             // it passes on to Docker, HAProxy or .env must hold to its grammar first.
             deployctl_proto::names::environment(&environment)
@@ -292,6 +306,16 @@ fn remember(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan) {
     // A value that cannot be written emits no command, so the history is the same either way.
     if let Err(error) = ctx.upsert_memo([("plan", Some(MemoValue::new(memo)))]) {
         tracing::warn!(%error, "the plan could not be written to the memo");
+    }
+    // `deployctl start` writes who asked as it starts the run; a deploy the push queue starts
+    // as its child (which takes no memo) writes it here.
+    if ctx.patched(REQUESTED_BY_IN_MEMO) {
+        let requested_by = MemoValue::new(plan.request.requested_by.clone());
+        if let Err(error) =
+            ctx.upsert_memo([(crate::visibility::MEMO_REQUESTED_BY, Some(requested_by))])
+        {
+            tracing::warn!(%error, "who asked could not be written to the memo");
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use temporalio_sdk::{TimerOptions, WorkflowContext};
 pub(crate) use crate::preflight::{Plan, preflight};
 use crate::{
     DeployWorkflow,
+    notify::{self, notify},
     options::*,
     plan::{self, *},
     status::{StepResult, Stop, abort_wins, mark, now, record, step},
@@ -191,6 +192,13 @@ pub(crate) async fn approval(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan)
                 format!(" until {deadline}")
             }
         ));
+        let until = match deadline.as_str() {
+            "" => "no deadline".to_string(),
+            deadline => format!("until {deadline}, then {}", expiry_name(expiry)),
+        };
+        let commands = "`deployctl approve` or `deployctl reject --reason ...`";
+        let said = format!("{target} is ready; {commands} ({until})");
+        notify(ctx, notify::WAITING_FOR_APPROVAL, said).await;
         wait_or_timeout(ctx, timeout, "approval deadline", |s| s.decided()).await?;
         let answered = ctx.state(|s| s.decided());
         ctx.state_mut(|s| {
@@ -229,6 +237,13 @@ pub(crate) async fn approval(ctx: &WorkflowContext<DeployWorkflow>, plan: &Plan)
         mark(ctx, APPROVAL, StepState::Done, &said);
     }
     Ok(())
+}
+
+fn expiry_name(expiry: GateExpiry) -> &'static str {
+    match expiry {
+        GateExpiry::Proceed => "proceed",
+        _ => "reject",
+    }
 }
 
 /// Runbook 3: move HAProxy's traffic to the new colour, then check it through the frontend.

@@ -33,6 +33,14 @@ pub const MEMO_FROM_VERSION: &str = "from_version";
 pub const MEMO_APPROVAL: &str = "approval";
 pub const MEMO_REJECTION: &str = "rejection";
 
+/// The run's one line in the Web UI: `deploy local v1 → v2`.
+pub fn summary(environment: &str, live: Option<&str>, version: &str) -> String {
+    match live {
+        Some(live) => format!("deploy {environment} {live} → {version}"),
+        None => format!("deploy {environment} → {version}"),
+    }
+}
+
 /// From this release on a deploy leaves its outcome and its gate's answer in visibility (a
 /// patch, so that deploys started earlier replay as they ran).
 const OUTCOME_IN_VISIBILITY: &str = "outcome-in-visibility";
@@ -46,12 +54,8 @@ pub(crate) fn record_outcome(ctx: &WorkflowContext<DeployWorkflow>, status: &Dep
     ctx.upsert_search_attributes([DEPLOY_OUTCOME.value_set(outcome.to_string())]);
     let mut fields = Vec::new();
     // Preflight read what the live colour ran: a surer from-version than the start's guess.
-    if let Some((_, tag)) = status
-        .previous_image
-        .rsplit_once(':')
-        .filter(|(_, tag)| !tag.is_empty())
-    {
-        fields.push((MEMO_FROM_VERSION, Some(MemoValue::new(tag.to_string()))));
+    if let Some(tag) = crate::plan::previous_version(status) {
+        fields.push((MEMO_FROM_VERSION, Some(MemoValue::new(tag))));
     }
     if let Some(approval) = &status.approval {
         fields.push((MEMO_APPROVAL, Some(MemoValue::new(approval.clone()))));
