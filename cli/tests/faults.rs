@@ -300,6 +300,14 @@ async fn row_1_worker_crashes_starting_the_new_colour_between_remove_and_create(
     worker_crashes_at("replace-after-rename").await;
 }
 
+/// A container created but not yet on all its networks (the engine takes one at create) is
+/// made again on the retry, not started as is: a worker started without the Docker API's
+/// network could never reach Docker, and never be healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn row_1_worker_crashes_between_create_and_joining_networks() {
+    worker_crashes_at("create-before-networks").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn row_1_worker_crashes_awaiting_migrations() {
     worker_crashes_at("await-migrations").await;

@@ -377,6 +377,13 @@ async fn pushes_during_a_deploy_start_one_follow_up_deploy_of_the_newest_tag() {
     assert_eq!(pushed.phase, Phase::Completed as i32);
     assert_eq!(pushed.requested_by, format!("ci (push {run}-4)"));
     assert_eq!(served_version().await, first);
+    // `watch --json` on the ended deploy: one document, its outcome's exit code.
+    let watched = deployctl(&["watch", "--json"]);
+    assert_eq!(watched.status.code(), Some(0), "{}", text(&watched));
+    let document: serde_json::Value = serde_json::from_slice(&watched.stdout).unwrap();
+    assert_eq!(document["exit_code"], 0, "{document}");
+    assert_eq!(document["workflow_id"], "deploy-local", "{document}");
+    assert_eq!(document["status"]["version"], first.as_str(), "{document}");
 
     // Each turn of both deploys reached the receiver, after a retry.
     let listed = deployctl(&["history", "--limit", "2", "--json"]);

@@ -16,8 +16,8 @@ use anyhow::{Context, bail};
 use bollard::{
     Docker,
     models::{
-        ContainerConfig, ContainerCreateBody, ContainerInspectResponse, EndpointSettings,
-        ImageConfig, NetworkConnectRequest, NetworkingConfig,
+        ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
+        EndpointSettings, ImageConfig, NetworkConnectRequest, NetworkingConfig,
     },
     query_parameters::{CreateContainerOptions, RenameContainerOptions},
 };
@@ -141,19 +141,27 @@ pub async fn replace_container(
     let aside = aside_name(name);
     let mut existing = inspect(docker, name).await?;
     if let Some(current) = existing.as_ref().map(container_info) {
-        if current.image_id == wanted.id {
+        let half_made = existing.as_ref().is_some_and(never_started)
+            && inspect(docker, &aside).await?.is_some();
+        if current.image_id == wanted.id && !half_made {
             if !current.running {
                 start(docker, name).await?;
             }
             remove(docker, &aside).await?;
             return Ok(());
         }
-        // The old container: stop it (cron must never overlap), then set it aside.
-        stop(docker, name, stop_timeout).await?;
-        crash_point("replace-after-stop");
-        remove(docker, &aside).await?;
-        rename(docker, name, &aside).await?;
-        crash_point("replace-after-rename");
+        if half_made {
+            // Cut short between create and start: it may lack a network, so it is made
+            // again from the old one, still set aside.
+            remove(docker, name).await?;
+        } else {
+            // The old container: stop it (cron must never overlap), then set it aside.
+            stop(docker, name, stop_timeout).await?;
+            crash_point("replace-after-stop");
+            remove(docker, &aside).await?;
+            rename(docker, name, &aside).await?;
+            crash_point("replace-after-rename");
+        }
         existing = None;
     }
     let template = match existing {
@@ -209,6 +217,13 @@ async fn start(docker: &Docker, name: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Created, and never started: a create cut short before its networks were joined and it
+/// was started (a crash in between). Such a container is made again, not started as is.
+fn never_started(container: &ContainerInspectResponse) -> bool {
+    container.state.as_ref().and_then(|state| state.status)
+        == Some(ContainerStateStatusEnum::CREATED)
+}
+
 async fn create_and_start(
     docker: &Docker,
     name: &str,
@@ -230,6 +245,7 @@ async fn create_and_start(
         )
         .await
         .with_context(|| format!("creating container {name}"))?;
+    crash_point("create-before-networks");
     // Older engines take one network at create; join the others before starting.
     let template_id = template.id.clone().unwrap_or_default();
     let networks = template
@@ -270,7 +286,27 @@ pub async fn start_service_containers(
     config_hashes: &HashMap<String, String>,
 ) -> anyhow::Result<Vec<String>> {
     let wanted = image_info(docker, image).await?;
-    let containers = service_containers(docker, project, service).await?;
+    let mut containers = service_containers(docker, project, service).await?;
+    // A container created on the new image but never started (a crash between create and
+    // start) may lack a network: it is removed, and made again below. One stopped after it
+    // ran is started, and counts.
+    let mut on_image = 0;
+    let mut half_made = Vec::new();
+    for container in containers.iter().filter(|c| c.image_id == wanted.id) {
+        let inspected = inspect(docker, &container.name).await?;
+        if inspected.as_ref().is_some_and(never_started) {
+            remove(docker, &container.name).await?;
+            half_made.push(container.name.clone());
+            continue;
+        }
+        if !container.running {
+            start(docker, &container.name).await?;
+        }
+        on_image += 1;
+    }
+    containers.retain(|c| !half_made.contains(&c.name));
+    // The newest running member is the one to copy: its networks are all joined.
+    containers.sort_by_key(|c| !c.running);
     let Some(template) = containers.first() else {
         bail!("Compose service {service} of project {project} has no container to copy");
     };
@@ -278,20 +314,11 @@ pub async fn start_service_containers(
         .await?
         .with_context(|| format!("container {} vanished", template.name))?;
     let old_image_config = image_config(docker, template.image.as_deref()).await;
-    // A container created on the new image but never started (a crash between create and
-    // start) is started now, and counts.
-    let on_image: Vec<_> = containers
-        .iter()
-        .filter(|c| c.image_id == wanted.id)
-        .collect();
-    for stopped in on_image.iter().filter(|c| !c.running) {
-        start(docker, &stopped.name).await?;
-    }
     let first_number = containers.iter().map(|c| c.number).max().unwrap_or(0) + 1;
     // A few at a time: twenty workers start in a fraction of twenty starts' time, and the host
     // is not starved (a starved worker misses its activities' heartbeats).
     let starts = (first_number..)
-        .take(count.saturating_sub(on_image.len()))
+        .take(count.saturating_sub(on_image))
         .map(|number| {
             let name = format!("{project}_{service}_{number}");
             let mut body = recreate_body(&template, &old_image_config, image);
