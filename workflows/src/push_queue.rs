@@ -78,11 +78,23 @@ impl PushQueueWorkflow {
         ctx: &mut WorkflowContext<Self>,
         carried: PushQueue,
     ) -> WorkflowResult<PushQueue> {
-        // What a previous run carried over, beneath whatever pushes have arrived since.
+        // What a previous run carried over, beneath whatever pushes have arrived since (they
+        // are newer).
         ctx.state_mut(|s| {
             let arrived = std::mem::replace(&mut s.queue, carried);
+            for dropped in arrived.superseded {
+                keep_last(&mut s.queue.superseded, dropped);
+            }
+            for refused in arrived.refused_inputs {
+                keep_last(&mut s.queue.refused_inputs, refused);
+            }
             if let Some(push) = arrived.pending {
                 s.receive(push);
+            }
+            for delivery in arrived.deliveries {
+                if !s.queue.deliveries.contains(&delivery) {
+                    keep_last(&mut s.queue.deliveries, delivery);
+                }
             }
         });
         let environment = ctx.state(|s| s.queue.environment.clone());
@@ -230,4 +242,60 @@ async fn deploy(
 
 fn outcome(status: &DeployStatus) -> String {
     crate::plan::phase_name(status.phase).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use deployctl_proto::v1::DeployRequest;
+
+    use super::*;
+
+    fn push(tag: &str, delivery: &str) -> Push {
+        Push {
+            tag: tag.into(),
+            delivery_id: delivery.into(),
+            request: Some(DeployRequest::default()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_newest_push_wins_and_the_older_ones_are_kept_as_superseded() {
+        let mut queue = PushQueueWorkflow::default();
+        for (number, tag) in ["v2", "v3", "v4"].iter().enumerate() {
+            queue.receive(push(tag, &number.to_string()));
+        }
+        assert_eq!(queue.queue.pending.as_ref().unwrap().tag, "v4");
+        assert_eq!(
+            queue.queue.superseded,
+            ["v2 (delivery 0)", "v3 (delivery 1)"]
+        );
+    }
+
+    #[test]
+    fn a_delivery_received_twice_is_ignored() {
+        let mut queue = PushQueueWorkflow::default();
+        queue.receive(push("v2", "d-1"));
+        queue.receive(push("v1", "d-1"));
+        assert_eq!(queue.queue.pending.as_ref().unwrap().tag, "v2");
+        assert!(queue.queue.superseded.is_empty());
+        assert_eq!(
+            queue.queue.refused_inputs,
+            ["delivery d-1 received twice: ignored"]
+        );
+    }
+
+    #[test]
+    fn what_the_queue_keeps_is_bounded() {
+        let mut queue = PushQueueWorkflow::default();
+        for number in 0..(KEPT + 20) {
+            queue.receive(push("v2", &number.to_string()));
+        }
+        assert_eq!(queue.queue.deliveries.len(), KEPT);
+        assert_eq!(queue.queue.superseded.len(), KEPT);
+        assert_eq!(
+            queue.queue.deliveries.last().unwrap(),
+            &(KEPT + 19).to_string()
+        );
+    }
 }
