@@ -1,17 +1,20 @@
 //! One environment's deploys, as Temporal holds them: start one, follow it to its end, send
-//! it an Update, and run the read-only workflows (`config`, `check`) on the environment's pool.
+//! it an Update, read its push queue, and run the read-only workflows (`config`, `check`) on
+//! the environment's pool.
 
 use std::time::Duration;
 
 use anyhow::Context;
-use deployctl_proto::v1::{DeployRequest, DeployStatus, Phase, StepState};
+use deployctl_proto::v1::{DeployRequest, DeployStatus, Phase, PushQueue, StepState};
 use deployctl_workflows::{
-    CheckEnvironmentWorkflow, ChecklistWorkflow, DeployWorkflow, push_queue::deploy_id, visibility,
+    CheckEnvironmentWorkflow, ChecklistWorkflow, DeployWorkflow,
+    push_queue::{PushQueueWorkflow, deploy_id, queue_id},
+    visibility,
 };
 use temporalio_client::{
     Client, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowHandle,
     WorkflowQueryOptions, WorkflowStartOptions,
-    errors::{WorkflowStartError, WorkflowUpdateError},
+    errors::{WorkflowQueryError, WorkflowStartError, WorkflowUpdateError},
 };
 use temporalio_common::{MemoValues, search_attributes::SearchAttributes};
 
@@ -112,6 +115,26 @@ impl Deploys {
             document: Some(document),
             ..Ended::with_code(exit_code, message)
         })
+    }
+
+    /// The environment's push queue as its `status` query tells it, or None if no push has
+    /// reached it yet.
+    pub async fn push_queue(&self) -> anyhow::Result<Option<PushQueue>> {
+        let handle = self
+            .client
+            .get_workflow_handle::<PushQueueWorkflow>(queue_id(&self.environment));
+        match handle
+            .query(
+                PushQueueWorkflow::status,
+                (),
+                WorkflowQueryOptions::default(),
+            )
+            .await
+        {
+            Ok(queue) => Ok(Some(queue)),
+            Err(WorkflowQueryError::NotFound(_)) => Ok(None),
+            Err(other) => Err(anyhow::Error::new(other).context("querying the push queue")),
+        }
     }
 
     /// An Update's answer, or why it was refused: its validator's words, or the deploy ended.
@@ -338,7 +361,7 @@ pub async fn query(
         .query(DeployWorkflow::status, (), WorkflowQueryOptions::default())
         .await
         .map_err(|error| match error {
-            temporalio_client::errors::WorkflowQueryError::NotFound(_) => {
+            WorkflowQueryError::NotFound(_) => {
                 anyhow::anyhow!("no deploy has run in this environment yet")
             }
             other => anyhow::Error::new(other).context("querying the deploy's status"),

@@ -107,6 +107,9 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         limit: usize,
     },
+    /// The environment's push queue (fed by `serve`): the tag it deploys next, the pushes a
+    /// newer one superseded, the deploys it started and what it waits for.
+    Queue,
     /// Let a deploy held at the gate switch traffic.
     Approve {
         #[arg(long, default_value = "")]
@@ -365,6 +368,23 @@ async fn run(
         }
         Command::Config => deploys.check_environment(&environment.name).await,
         Command::Check => deploys.checklist(&environment.name).await,
+        Command::Queue => {
+            let queue = deploys.push_queue().await?;
+            let message = match &queue {
+                Some(queue) => output::render_queue(queue),
+                None => format!("no push has reached {}'s queue yet", environment.name),
+            };
+            terminal.say(message.trim_end());
+            let document = serde_json::json!({
+                "exit_code": exit::DONE,
+                "environment": environment.name,
+                "queue": queue,
+            });
+            Ok(Ended {
+                document: Some(document),
+                ..Default::default()
+            })
+        }
         Command::History { limit } => {
             let workflow_id = deploy_id(&environment.name);
             let past =

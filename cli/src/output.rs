@@ -1,7 +1,7 @@
-//! How deploys read in a terminal (one line per step change, and a status table) and in the
-//! Web UI (each run's static summary and details).
+//! How deploys read in a terminal (one line per step change, a status table, the push queue)
+//! and in the Web UI (each run's static summary and details).
 
-use deployctl_proto::v1::{Colour, DeployRequest, DeployStatus, Phase, Step, StepState};
+use deployctl_proto::v1::{Colour, DeployRequest, DeployStatus, Phase, PushQueue, Step, StepState};
 
 pub use deployctl_workflows::plan::phase_name;
 
@@ -217,6 +217,42 @@ pub fn details(request: &DeployRequest) -> String {
         lines.push(format!("- {replicas} workers after the deploy."));
     }
     lines.join("\n")
+}
+
+/// The push queue in a few lines: what it waits for, the tag it deploys next, and what it did.
+pub fn render_queue(queue: &PushQueue) -> String {
+    let waiting_for = match queue.waiting_for.as_str() {
+        "" => "nothing",
+        waiting_for => waiting_for,
+    };
+    let mut lines = vec![
+        format!("push queue of {}", queue.environment),
+        format!("  waits for   {waiting_for}"),
+    ];
+    lines.push(match &queue.pending {
+        Some(push) => format!(
+            "  next        {} (delivery {}, requested by {})",
+            push.tag,
+            push.delivery_id,
+            push.request
+                .as_ref()
+                .map_or("", |r| r.requested_by.as_str())
+        ),
+        None => "  next        nothing pending".into(),
+    });
+    for deployed in &queue.deployed {
+        lines.push(format!(
+            "  deployed    {} (delivery {}): {}",
+            deployed.tag, deployed.delivery_id, deployed.outcome
+        ));
+    }
+    for superseded in &queue.superseded {
+        lines.push(format!("  superseded  {superseded}"));
+    }
+    for refused in &queue.refused_inputs {
+        lines.push(format!("  refused     {refused}"));
+    }
+    lines.join("\n") + "\n"
 }
 
 #[cfg(test)]

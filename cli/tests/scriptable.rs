@@ -98,7 +98,7 @@ fn completions_name_every_command() {
     assert!(bash.status.success(), "{}", text(&bash));
     let script = String::from_utf8_lossy(&bash.stdout);
     for command in [
-        "start", "status", "approve", "reject", "rollback", "abort", "config",
+        "start", "status", "approve", "reject", "rollback", "abort", "config", "queue",
     ] {
         assert!(
             script.contains(command),

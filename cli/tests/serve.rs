@@ -347,6 +347,25 @@ async fn pushes_during_a_deploy_start_one_follow_up_deploy_of_the_newest_tag() {
         second,
         "the held deploy is still the one running"
     );
+    // `deployctl queue` says the same, in words and as JSON.
+    let words = shown_queue();
+    assert!(
+        words.contains(&format!(
+            "next        {first} (delivery {run}-4, requested by ci"
+        )),
+        "{words}"
+    );
+    assert_eq!(words.matches("\n  superseded  v9.0.").count(), 4, "{words}");
+    let shown = deployctl(&["queue", "--json"]);
+    assert!(shown.status.success(), "{}", text(&shown));
+    let document: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(document["exit_code"], 0, "{document}");
+    assert_eq!(document["environment"], "local", "{document}");
+    assert_eq!(
+        document["queue"]["pending"]["tag"],
+        first.as_str(),
+        "{document}"
+    );
 
     // The held deploy goes on; then the queue deploys the newest push, and only it.
     let approved = deployctl(&["approve", "--by", "alice"]);
@@ -372,6 +391,14 @@ async fn pushes_during_a_deploy_start_one_follow_up_deploy_of_the_newest_tag() {
         .map(|s| s.split(' ').next().unwrap())
         .collect();
     assert_eq!(superseded, ["v9.0.1", "v9.0.2", "v9.0.3", "v9.0.4"]);
+    let words = shown_queue();
+    assert!(
+        words.contains(&format!(
+            "deployed    {first} (delivery {run}-4): completed"
+        )),
+        "{words}"
+    );
+    assert!(words.contains("next        nothing pending"), "{words}");
     let pushed = status();
     assert_eq!(pushed.version, first);
     assert_eq!(pushed.phase, Phase::Completed as i32);
@@ -417,4 +444,11 @@ async fn pushes_during_a_deploy_start_one_follow_up_deploy_of_the_newest_tag() {
     assert_eq!(notification["from_version"], second.as_str());
     assert_eq!(notification["environment"], "local");
     assert_eq!(notification["workflow_id"], "deploy-local");
+}
+
+/// What `deployctl queue` prints.
+fn shown_queue() -> String {
+    let shown = deployctl(&["queue"]);
+    assert!(shown.status.success(), "{}", text(&shown));
+    String::from_utf8_lossy(&shown.stdout).into_owned()
 }
