@@ -13,7 +13,7 @@ use deployctl_workflows::{
 };
 use temporalio_client::{
     Client, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowHandle,
-    WorkflowQueryOptions, WorkflowStartOptions,
+    WorkflowIdConflictPolicy, WorkflowQueryOptions, WorkflowStartOptions,
     errors::{WorkflowQueryError, WorkflowStartError, WorkflowUpdateError},
 };
 use temporalio_common::{MemoValues, search_attributes::SearchAttributes};
@@ -35,10 +35,18 @@ pub struct Deploys {
 }
 
 impl Deploys {
+    /// How a read-only workflow (`config`, `check`) starts: under its fixed id, a second
+    /// one asked for while the first runs joins it and reads its result.
+    fn read_only(&self, id: String) -> WorkflowStartOptions {
+        WorkflowStartOptions::new(&self.task_queue, id)
+            .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+            .build()
+    }
+
     /// Runs the worker's read-only check of the environment, and prints what it found.
     pub async fn check_environment(&self, environment: &str) -> anyhow::Result<Ended> {
         let id = format!("check-environment-{environment}");
-        let options = WorkflowStartOptions::new(&self.task_queue, id).build();
+        let options = self.read_only(id);
         let handle = self
             .client
             .start_workflow(
@@ -80,7 +88,7 @@ impl Deploys {
     /// Runs the monitoring checklist on a worker, and prints one line per item.
     pub async fn checklist(&self, environment: &str) -> anyhow::Result<Ended> {
         let id = format!("checklist-{environment}");
-        let options = WorkflowStartOptions::new(&self.task_queue, id).build();
+        let options = self.read_only(id);
         let handle = self
             .client
             .start_workflow(ChecklistWorkflow::run, environment.to_string(), options)

@@ -97,6 +97,17 @@ async fn check_passes_on_a_healthy_stack_and_names_a_doubled_cron_and_a_stopped_
         "{healthy}"
     );
 
+    // Two checks at once: the second joins the first's run (one fixed workflow id), and both
+    // answer.
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(check);
+        let second = scope.spawn(check);
+        (first.join().unwrap(), second.join().unwrap())
+    });
+    assert_eq!(first.0, Some(0), "{}", first.1);
+    assert_eq!(second.0, Some(0), "{}", second.1);
+    assert_eq!(first.1["items"], second.1["items"]);
+
     // The cron twice: that item fails and names both; every other item still passes.
     {
         let _second = SecondCron::start();
