@@ -172,6 +172,20 @@ impl Serve {
             .collect()
     }
 
+    /// Waits until `serve` has printed these events for a delivery: its answer reaches the
+    /// test before the reader thread may have read the event's line.
+    async fn await_events(&self, delivery: &str, expected: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.events_of(delivery) != expected && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            self.events_of(delivery),
+            expected,
+            "the events of {delivery}"
+        );
+    }
+
     /// POSTs a body with the given headers; the status and the JSON answer.
     async fn post(
         &self,
@@ -321,11 +335,12 @@ async fn pushes_during_a_deploy_start_one_follow_up_deploy_of_the_newest_tag() {
         .post(&replayed, at, &format!("{run}-2"), &signature)
         .await;
     assert_eq!(code, 409, "a replayed delivery: {answer}");
-    assert_eq!(
-        serve.events_of(&format!("{run}-2")),
-        ["accepted", "refused"]
-    );
-    assert_eq!(serve.events_of(&format!("{run}-forged")), ["refused"]);
+    serve
+        .await_events(&format!("{run}-2"), &["accepted", "refused"])
+        .await;
+    serve
+        .await_events(&format!("{run}-forged"), &["refused"])
+        .await;
 
     let queue = client.get_workflow_handle::<PushQueueWorkflow>("pushes-local");
     let waiting: PushQueue = queue
